@@ -1,0 +1,6 @@
+"""kplab: how a packet travels through Kubernetes.
+
+manifests -> ``kplab.k8s`` cluster -> ``kplab.kubeproxy`` + ``kplab.cni`` rules -> ``kplab.trace`` walk -> views.
+"""
+
+__version__ = "0.1.0"

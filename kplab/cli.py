@@ -1,0 +1,82 @@
+"""The `kplab` command. Each subcommand is a thin shell over the package; user mistakes exit 1 without a traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kplab.errors import KplabError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kplab", description="How a packet travels through Kubernetes.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("get", help="kubectl-style table of objects from manifests")
+    g.add_argument("kind")
+    g.add_argument("manifests", nargs="+")
+    g.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default="wide")
+
+    r = sub.add_parser("rules", help="a node's rules as kube-proxy writes them")
+    r.add_argument("manifests", nargs="+")
+    r.add_argument("--node", required=True)
+    r.add_argument("--layout", choices=["current", "v1.19"], default="current")
+    r.add_argument("--form", choices=["restore", "save", "list"], default="restore")
+
+    t = sub.add_parser("trace", help="a packet's walk across the cluster")
+    t.add_argument("manifests", nargs="+")
+    t.add_argument("--from", dest="src", required=True)
+    t.add_argument("--to", dest="dst", required=True)
+    t.add_argument("--port", type=int)
+    t.add_argument("--protocol", choices=["tcp", "udp", "sctp"], default="tcp")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--reply", action="store_true")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--html")
+
+    tr = sub.add_parser("trace-rules", help="one packet through one node's iptables-save rules")
+    tr.add_argument("dump")
+    tr.add_argument("--src", required=True)
+    tr.add_argument("--dst", required=True)
+    tr.add_argument("--dport", type=int, required=True)
+    tr.add_argument("--sport", type=int)
+    tr.add_argument("--protocol", choices=["tcp", "udp", "sctp", "icmp"], default="tcp")
+    tr.add_argument("--local-ip", action="append", default=[])
+    tr.add_argument("--in-iface")
+    tr.add_argument("--ipset", action="append", default=[], help="ipset save/list text file")
+    tr.add_argument("--json", action="store_true")
+
+    re_ = sub.add_parser("reach", help="NetworkPolicy verdicts as a truth table")
+    re_.add_argument("manifests", nargs="+")
+    re_.add_argument("--from", dest="src")
+    re_.add_argument("--to", dest="dst")
+    re_.add_argument("--port", type=int)
+    re_.add_argument("--protocol", choices=["tcp", "udp", "sctp", "TCP", "UDP", "SCTP"], default="TCP")
+    re_.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "get":
+            from kplab.k8s.table import run_get as run
+        elif args.command == "rules":
+            from kplab.kubeproxy.command import run_rules as run
+        elif args.command == "trace":
+            from kplab.trace.command import run_trace as run
+        elif args.command == "trace-rules":
+            from kplab.netfilter.command import run_trace_rules as run
+        elif args.command == "reach":
+            from kplab.cni.command import run_reach as run
+        else:  # pragma: no cover - argparse refuses unknown commands
+            raise KplabError(f"unknown command {args.command}")
+        return run(args) or 0
+    except KplabError as e:
+        print(f"kplab: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

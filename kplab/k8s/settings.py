@@ -1,0 +1,33 @@
+"""Cluster-wide settings from kubeadm's ClusterConfiguration and kube-proxy's KubeProxyConfiguration."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ClusterSettings:
+    pod_subnet: str = "10.244.0.0/16"
+    node_cidr_mask: int = 24
+    service_subnet: str = "10.96.0.0/12"
+    dns_domain: str = "cluster.local"
+    node_port_range: tuple[int, int] = (30000, 32767)
+
+
+@dataclass
+class ProxySettings:
+    """KubeProxyConfiguration fields kplab models (iptables mode)."""
+
+    mode: str = "iptables"
+    cluster_cidr: str | None = None  # defaults to the pod subnet
+    masquerade_bit: int = 14
+    masquerade_all: bool = False
+    node_port_addresses: list[str] = field(default_factory=list)  # empty = all local addresses
+    detect_local_mode: str = "ClusterCIDR"
+    localhost_node_ports: bool = True
+    random_fully: bool = False
+    large_cluster_endpoints_threshold: int = 1000
+    nfacct: bool = False  # kube-proxy's nfacct counters (present on newer kernels / in its tests)
+
+    @property
+    def masquerade_mark(self) -> str:
+        return hex(1 << self.masquerade_bit)
