@@ -1,1 +1,49 @@
-"""kplab.trace"""
+"""kplab.trace: the packet walk across the whole cluster.
+
+    trace(cluster, "default/client", "default/webapp")   # or cluster.trace(...)
+
+Hosts, links and routing tables come from the cluster (`Topology`); each node runs the rules
+kube-proxy (and the CNI) would write, through the netfilter engine (`Network`, `Session`).
+"""
+from __future__ import annotations
+
+from kplab.trace.connection import Connection
+from kplab.trace.host import Host
+from kplab.trace.interface import Interface
+from kplab.trace.route import Nexthop, RouteEntry, RoutingTable
+from kplab.trace.topology import Topology
+from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
+from kplab.trace.walker import Network, Session, run_trace
+
+__all__ = ["Connection", "FlowDiff", "Hop", "Host", "Interface", "Network", "Nexthop", "Outcome", "RouteEntry",
+           "RoutingTable", "Session", "Step", "Topology", "Trace", "network", "trace"]
+
+_CACHE_ATTR = "_kplab_trace_network"
+
+
+def _fingerprint(cluster) -> tuple:
+    # Cheap: counts of each kind. Edit objects in place? call network(cluster, refresh=True).
+    return (len(cluster.nodes), len(cluster.pods), len(cluster.services), len(cluster.endpointslices),
+            len(getattr(cluster, "networkpolicies", {}) or {}))
+
+
+def network(cluster, refresh: bool = False, **options) -> Network:
+    """The cluster's Network (topology, parsed rules), built once and kept on the cluster object."""
+    cached = cluster.__dict__.get(_CACHE_ATTR)
+    key = (_fingerprint(cluster), tuple(sorted(options.items())))
+    if not refresh and cached is not None and cached[0] == key:
+        return cached[1]
+    topo_opts = {k: options[k] for k in ("cni", "overlay", "ip_forward") if k in options}
+    net_opts = {k: options[k] for k in ("layout", "policy", "rules") if k in options}
+    built = Network(cluster, Topology.from_cluster(cluster, **topo_opts) if topo_opts else None, **net_opts)
+    try:
+        cluster.__dict__[_CACHE_ATTR] = (key, built)
+    except (AttributeError, TypeError):  # pragma: no cover - slotted objects
+        pass
+    return built
+
+
+def trace(cluster, src: str, dst: str, port: int | None = None, protocol: str = "tcp", seed: int = 0,
+          reply: bool = False, **options) -> Trace:
+    """Walk one packet from SRC to DST (see kplab.trace.address for the accepted forms)."""
+    return run_trace(network(cluster, **options), src, dst, port=port, protocol=protocol, seed=seed, reply=reply)

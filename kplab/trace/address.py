@@ -1,0 +1,149 @@
+"""Turning the user's SRC and DST words into hosts and addresses.
+
+SRC: `ns/pod`, a node name or an IP (a pod's, a node's, or any outside address).
+DST: `ns/pod`, `ns/service`, `NODE:NODEPORT`, an IP (with a port), or a DNS name that the
+cluster DNS answers (A for a ClusterIP, the pod IPs for a headless Service, a CNAME for an
+ExternalName). Name resolution is a step of the trace, not a shortcut: the packet then goes
+to whatever address the answer holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+
+from kplab.errors import KplabError
+from kplab.trace.trace import Step
+
+
+@dataclass
+class Source:
+    host: str
+    namespace: str = "default"  # for DNS search paths
+    label: str = ""
+
+
+@dataclass
+class Destination:
+    ip: str
+    port: int | None
+    label: str = ""
+    dns: list[Step] = field(default_factory=list)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def resolve_source(cluster, topology, spec: str) -> Source:
+    if spec in cluster.pods:
+        pod = cluster.pods[spec]
+        if pod.host_network:
+            return Source(pod.node_name, pod.namespace, spec)
+        if spec not in topology.hosts:
+            raise KplabError(f"--from {spec}: the pod has no IP or node yet, so it cannot send")
+        return Source(spec, pod.namespace, spec)
+    if spec in cluster.nodes:
+        return Source(spec, "default", spec)
+    if _is_ip(spec):
+        owner = topology.host_of_ip(spec)
+        if owner is not None:
+            host = topology.hosts[owner]
+            return Source(owner, (host.pod or "default/").split("/")[0], spec)
+        if not topology.is_outside(spec):
+            raise KplabError(f"--from {spec}: address is inside the cluster networks but no pod or node owns it")
+        topology.outside_host(spec)
+        return Source(spec, "default", spec)
+    raise KplabError(f"--from {spec}: not a pod (ns/name), a node name or an IP address")
+
+
+def resolve_destination(cluster, topology, spec: str, port: int | None, protocol: str,
+                        from_namespace: str = "default") -> Destination:
+    node, _, node_port = spec.rpartition(":")
+    if node and node in cluster.nodes and node_port.isdigit():
+        return Destination(cluster.nodes[node].internal_ip, int(node_port), spec)
+    if spec in cluster.pods:
+        pod = cluster.pods[spec]
+        if not pod.ip:
+            raise KplabError(f"--to {spec}: the pod has no IP")
+        if port is None:
+            port = pod.ports[0].port if pod.ports else None
+        return Destination(pod.ip, _need_port(port, spec), spec)
+    if spec in cluster.services:
+        svc = cluster.services[spec]
+        name = f"{svc.name}.{svc.namespace}.svc.{cluster.settings.dns_domain}"
+        if svc.type != "ExternalName" and not svc.headless and svc.cluster_ip:
+            return Destination(svc.cluster_ip, _need_port(_service_port(svc, port, protocol), spec), spec)
+        return _from_dns(cluster, topology, name, _service_port(svc, port, protocol), protocol, from_namespace, spec)
+    if _is_ip(spec):
+        return Destination(spec, _need_port(port, spec), spec)
+    ip, _, p = spec.rpartition(":")
+    if _is_ip(ip) and p.isdigit():
+        return Destination(ip, int(p), spec)
+    if "." in spec or spec.replace("-", "").isalnum():
+        return _from_dns(cluster, topology, spec, port, protocol, from_namespace, spec)
+    raise KplabError(f"--to {spec}: not a pod, a Service, NODE:NODEPORT, an IP or a DNS name")
+
+
+def _service_port(svc, port: int | None, protocol: str) -> int | None:
+    if port is not None:
+        return port
+    for p in svc.ports:
+        if p.protocol.lower() == protocol:
+            return p.port
+    return svc.ports[0].port if svc.ports else None
+
+
+def _need_port(port: int | None, spec: str) -> int:
+    if port is None:
+        raise KplabError(f"--to {spec}: no port known; give one with --port")
+    return port
+
+
+def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, namespace: str, spec: str,
+              depth: int = 0) -> Destination:
+    try:
+        from kplab.dns import resolve
+    except ImportError as e:  # pragma: no cover - dns lands with the cluster model
+        raise KplabError(f"--to {spec}: DNS names need kplab.dns ({e})") from None
+    answer = resolve(cluster, name, from_namespace=namespace)
+    steps: list[Step] = []
+    a_records = list(getattr(answer, "addresses", None) or getattr(answer, "a", None) or [])
+    cname = getattr(answer, "cname", None)
+    fqdn = getattr(answer, "name", name)
+    if a_records:
+        listing = ", ".join(a_records)
+        steps.append(Step("dns", f"{fqdn}. A {listing}", action="resolved",
+                          note="the client connects to the first address" if len(a_records) > 1 else ""))
+        ip = a_records[0]
+    elif cname:
+        steps.append(Step("dns", f"{fqdn}. CNAME {cname}.", action="CNAME",
+                          note="an ExternalName Service is only a DNS alias: no rules, no proxying"))
+        if depth < 4 and cname.rstrip(".") != name.rstrip("."):
+            inner = None
+            try:
+                inner = _from_dns(cluster, topology, cname.rstrip("."), port, protocol, namespace, spec, depth + 1)
+            except KplabError:
+                inner = None
+            if inner is not None:
+                return Destination(inner.ip, inner.port, spec, steps + inner.dns)
+        ip = _stand_in(cname)
+        steps.append(Step("dns", f"{cname}. A {ip}", action="resolved",
+                          note="outside name: kplab does not model public DNS and uses a TEST-NET-2 stand-in address"))
+    else:
+        raise KplabError(f"--to {spec}: DNS has no A or CNAME record for {name}")
+    if port is None:
+        for srv in getattr(answer, "srv", None) or []:
+            port = getattr(srv, "port", None)
+            if port:
+                break
+    return Destination(ip, _need_port(port, spec), spec, steps)
+
+
+def _stand_in(name: str) -> str:
+    digest = int(hashlib.sha1(name.encode()).hexdigest(), 16)
+    return f"198.51.100.{1 + digest % 254}"

@@ -1,0 +1,44 @@
+"""`kplab trace MANIFEST... --from SRC --to DST [--port N] [--protocol P] [--seed N] [--reply] [--json] [--html FILE]`."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from kplab.errors import KplabError
+from kplab.trace.trace import outcomes_text
+
+
+def run_trace(args) -> int:
+    from kplab.k8s import load_cluster
+    from kplab.trace import trace
+
+    cluster = load_cluster(*args.manifests)
+    result = trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
+                   reply=args.reply)
+    if args.html:
+        _write_atomically(Path(args.html), result.to_html())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(result)
+        print()
+        print("outcomes:")
+        print(outcomes_text(result.outcomes()))
+    return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside the target, then rename: never a half-written page."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise KplabError(f"--html {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".kplab-", suffix=".html", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise KplabError(f"--html {path}: cannot write ({e.strerror})") from None

@@ -1,0 +1,349 @@
+"""Topology: the hosts and links built from a cluster, like a small Mininet topo.
+
+Pods get eth0 and a default route to their node. Nodes get eth0 with the node IP on one
+underlay LAN and the pod side either as a bridge `cni0` with veths (flannel/bridge style) or
+as Calico-style `cali*` veths with /32 routes. Other nodes' pod CIDRs are reached by plain
+routes via the node IP, or through a VXLAN or IP-in-IP device. A router joins the LAN to the
+outside world (any other address is an outside host behind its `wan` side) and a load
+balancer holds one route per LoadBalancer IP whose next hops are the nodes passing the
+health check.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+
+from kplab.errors import KplabError
+from kplab.trace.host import Host
+from kplab.trace.interface import Interface
+from kplab.trace.route import Nexthop, RouteEntry
+
+CNIS = ("bridge", "calico")
+OVERLAYS = (None, "vxlan", "ipip")
+ROUTER = "router"
+LOAD_BALANCER = "load-balancer"
+CALICO_GATEWAY = "169.254.1.1"  # Calico's fixed link-local next hop inside every pod
+VXLAN_PORT = 4789  # Calico's VXLAN port; flannel uses 8472
+FLANNEL_VXLAN_PORT = 8472
+
+
+@dataclass
+class Peer:
+    """Where a packet leaving (host, interface) towards a next hop arrives."""
+
+    host: str
+    iface: str
+    port: str | None = None  # the bridge port (veth) it really crossed, for the listing
+    tunnel: tuple[str, str, str, int] | None = None  # (kind, outer src, outer dst, outer dport/proto)
+
+
+@dataclass
+class Topology:
+    hosts: dict[str, Host] = field(default_factory=dict)
+    cni: str = "bridge"
+    overlay: str | None = None
+    underlay: str = ""  # the node LAN, e.g. 192.168.1.0/24
+    lan: dict[str, str] = field(default_factory=dict)  # underlay address -> host (the ARP table)
+    pod_ips: dict[str, str] = field(default_factory=dict)  # pod IP -> pod host
+    node_cidrs: dict[str, str] = field(default_factory=dict)  # node -> pod CIDR
+    node_ips: dict[str, str] = field(default_factory=dict)  # node -> node IP
+    pod_cidr: str = "10.244.0.0/16"
+
+    # ---- building -------------------------------------------------------------------------
+    @classmethod
+    def from_cluster(cls, cluster, cni: str | None = None, overlay: str | None = "auto",
+                     ip_forward: dict[str, bool] | None = None) -> "Topology":
+        settings = cluster.settings
+        cni = cni or getattr(settings, "cni", None) or "bridge"
+        if overlay == "auto":
+            overlay = getattr(settings, "overlay", None)
+        if cni not in CNIS:
+            raise KplabError(f"topology: unknown CNI style {cni!r} (one of {', '.join(CNIS)})")
+        if overlay not in OVERLAYS:
+            raise KplabError(f"topology: unknown overlay {overlay!r} (none, vxlan or ipip)")
+        topo = cls(cni=cni, overlay=overlay, pod_cidr=settings.pod_subnet)
+        forward = ip_forward or {}
+        nodes = sorted(cluster.nodes.values(), key=lambda n: n.name)
+        for node in nodes:
+            ip = node.internal_ip
+            if not ip:
+                raise KplabError(f"node {node.name}: no InternalIP address, so it cannot be placed on the network")
+            topo.node_ips[node.name] = ip
+        topo.underlay = _underlay(list(topo.node_ips.values()))
+        for node in nodes:
+            topo.node_cidrs[node.name] = _pod_cidr(cluster, node)
+        for node in nodes:
+            topo._add_node(node, forward.get(node.name, getattr(node, "ip_forward", True)))
+        for pod in sorted(cluster.pods.values(), key=lambda p: p.key):
+            if pod.host_network or not pod.ip or pod.node_name not in topo.hosts:
+                continue
+            topo._add_pod(pod)
+        topo._add_router(cluster)
+        topo._add_load_balancer(cluster)
+        return topo
+
+    def _free_lan_address(self, avoid: set[str]) -> str:
+        net = ipaddress.ip_network(self.underlay)
+        taken = set(self.lan) | avoid | set(self.node_ips.values())
+        for host in net.hosts():
+            if str(host) not in taken:
+                return str(host)
+        raise KplabError(f"topology: no free address on the node network {self.underlay}")
+
+    def _add_node(self, node, forwarding: bool) -> None:
+        ip = self.node_ips[node.name]
+        prefix = ipaddress.ip_network(self.underlay).prefixlen
+        host = Host(name=node.name, kind="node", ip_forward=forwarding, node=node.name)
+        host.add_interface(Interface("eth0", "ethernet", [f"{ip}/{prefix}"]))
+        host.routes.add(RouteEntry(self.underlay, dev="eth0", proto="kernel", scope="link", src=ip))
+        self.lan[ip] = node.name
+        cidr = self.node_cidrs.get(node.name)
+        if cidr:
+            net = ipaddress.ip_network(cidr)
+            if self.cni == "bridge":
+                gw = str(net.network_address + 1)
+                host.add_interface(Interface("cni0", "bridge", [f"{gw}/{net.prefixlen}"]))
+                host.routes.add(RouteEntry(cidr, dev="cni0", proto="kernel", scope="link", src=gw))
+            else:
+                host.routes.add(RouteEntry(cidr, kind="blackhole", proto="bird"))
+            if self.overlay == "vxlan":
+                name = "flannel.1" if self.cni == "bridge" else "vxlan.calico"
+                host.add_interface(Interface(name, "vxlan", [f"{net.network_address}/32"]))
+            elif self.overlay == "ipip":
+                host.add_interface(Interface("tunl0", "ipip", [f"{net.network_address}/32"]))
+        self.hosts[node.name] = host
+
+    def _finish_node_routes(self) -> None:
+        """Routes to the other nodes' pod CIDRs (added once every node is known)."""
+        for name, host in self.hosts.items():
+            if host.kind != "node":
+                continue
+            for other, cidr in self.node_cidrs.items():
+                if other == name or not cidr:
+                    continue
+                other_ip = self.node_ips[other]
+                net = ipaddress.ip_network(cidr)
+                proto = "bird" if self.cni == "calico" else None
+                if self.overlay == "vxlan":
+                    dev = "flannel.1" if self.cni == "bridge" else "vxlan.calico"
+                    host.routes.add(RouteEntry(cidr, via=str(net.network_address), dev=dev, onlink=True, proto=proto))
+                elif self.overlay == "ipip":
+                    host.routes.add(RouteEntry(cidr, via=other_ip, dev="tunl0", onlink=True, proto=proto))
+                else:
+                    host.routes.add(RouteEntry(cidr, via=other_ip, dev="eth0", proto=proto))
+
+    def _add_pod(self, pod) -> None:
+        node = self.hosts[pod.node_name]
+        cidr = self.node_cidrs.get(pod.node_name)
+        host = Host(name=pod.key, kind="pod", pod=pod.key, node=pod.node_name)
+        if self.cni == "bridge":
+            net = ipaddress.ip_network(cidr) if cidr else ipaddress.ip_network(f"{pod.ip}/24", strict=False)
+            gw = str(net.network_address + 1)
+            port = "veth" + hashlib.sha1(pod.key.encode()).hexdigest()[:8]
+            host.add_interface(Interface("eth0", "veth", [f"{pod.ip}/{net.prefixlen}"], peer=(node.name, port)))
+            host.routes.add(RouteEntry("default", via=gw, dev="eth0"))
+            host.routes.add(RouteEntry(str(net), dev="eth0", proto="kernel", scope="link", src=pod.ip))
+            node.interfaces[port] = Interface(port, "bridge-port", [], master="cni0", peer=(pod.key, "eth0"))
+        else:
+            port = calico_interface_name(pod)
+            host.add_interface(Interface("eth0", "veth", [f"{pod.ip}/32"], peer=(node.name, port)))
+            host.routes.add(RouteEntry("default", via=CALICO_GATEWAY, dev="eth0"))
+            host.routes.add(RouteEntry(f"{CALICO_GATEWAY}/32", dev="eth0", scope="link"))
+            node.interfaces[port] = Interface(port, "cali", [], peer=(pod.key, "eth0"))
+            node.routes.add(RouteEntry(f"{pod.ip}/32", dev=port, scope="link"))
+        self.hosts[pod.key] = host
+        self.pod_ips[pod.ip] = pod.key
+
+    def _add_router(self, cluster) -> None:
+        self._finish_node_routes()
+        gw = self._free_lan_address(set())
+        prefix = ipaddress.ip_network(self.underlay).prefixlen
+        router = Host(name=ROUTER, kind="router", ip_forward=True)
+        router.add_interface(Interface("eth0", "ethernet", [f"{gw}/{prefix}"]))
+        router.interfaces["wan"] = Interface("wan", "wan", [])
+        router.routes.add(RouteEntry(self.underlay, dev="eth0", proto="kernel", scope="link", src=gw))
+        self.lan[gw] = ROUTER
+        self.hosts[ROUTER] = router
+        for host in self.hosts.values():
+            if host.kind == "node":
+                host.routes.routes.insert(0, RouteEntry("default", via=gw, dev="eth0"))
+                host.routes._index = None
+        # externalIPs are the admin's job to route; kplab routes each one to the first node.
+        first_node = next(iter(sorted(self.node_ips)), None)
+        for svc in sorted(cluster.services.values(), key=lambda s: s.key):
+            for eip in svc.external_ips:
+                if first_node and not _on(eip, self.underlay):
+                    router.routes.add(RouteEntry(f"{eip}/32", via=self.node_ips[first_node], dev="eth0",
+                                                 comment=f"externalIP of {svc.key}"))
+        router.routes.add(RouteEntry("default", dev="wan"))
+
+    def _add_load_balancer(self, cluster) -> None:
+        lb_services = [s for s in sorted(cluster.services.values(), key=lambda s: s.key)
+                       if s.type == "LoadBalancer" and any(i.ip for i in s.load_balancer_ingress)]
+        if not lb_services:
+            return
+        addr = self._free_lan_address(set())
+        prefix = ipaddress.ip_network(self.underlay).prefixlen
+        lb = Host(name=LOAD_BALANCER, kind="load-balancer", ip_forward=True)
+        lb.add_interface(Interface("eth0", "ethernet", [f"{addr}/{prefix}"]))
+        lb.routes.add(RouteEntry(self.underlay, dev="eth0", proto="kernel", scope="link", src=addr))
+        self.lan[addr] = LOAD_BALANCER
+        router = self.hosts[ROUTER]
+        for svc in lb_services:
+            healthy = [n for n in sorted(self.node_ips) if node_passes_health_check(cluster, svc, n)]
+            for ingress in svc.load_balancer_ingress:
+                if not ingress.ip:
+                    continue
+                dest = f"{ingress.ip}/32"
+                router.routes.routes.insert(0, RouteEntry(dest, via=addr, dev="eth0", comment=f"load balancer of {svc.key}"))
+                router.routes._index = None
+                note = f"{svc.key}: {len(healthy)}/{len(self.node_ips)} nodes pass the health check"
+                if healthy:
+                    hops = tuple(Nexthop(self.node_ips[n], "eth0") for n in healthy)
+                    lb.routes.add(RouteEntry(dest, nexthops=hops, comment=note))
+                else:
+                    lb.routes.add(RouteEntry(dest, kind="unreachable", comment=note))
+        lb.routes.add(RouteEntry("default", via=self.hosts[ROUTER].address, dev="eth0"))
+        self.hosts[LOAD_BALANCER] = lb
+
+    # ---- outside hosts ----------------------------------------------------------------------
+    def outside_host(self, ip: str) -> Host:
+        """An outside host owning `ip`, behind the router's wan side (made on first use)."""
+        host = self.hosts.get(ip)
+        if host is None:
+            host = Host(name=ip, kind="outside")
+            host.add_interface(Interface("eth0", "ethernet", [f"{ip}/32"], peer=(ROUTER, "wan")))
+            host.routes.add(RouteEntry("default", dev="eth0"))
+            self.hosts[ip] = host
+        return host
+
+    def is_outside(self, ip: str) -> bool:
+        if ip in self.lan or ip in self.pod_ips:
+            return False
+        if _on(ip, self.underlay) or _on(ip, self.pod_cidr):
+            return False
+        return not any(ip in h.routes.local for h in self.hosts.values() if h.kind != "outside")
+
+    # ---- links ------------------------------------------------------------------------------
+    def peer(self, host_name: str, iface_name: str, nexthop: str) -> Peer | None:
+        """Where a packet sent out of (host, iface) to `nexthop` arrives; None when no neighbour answers."""
+        host = self.hosts[host_name]
+        iface = host.interfaces.get(iface_name)
+        if iface is None:
+            return None
+        if iface.kind in ("veth", "cali") or (iface.kind == "ethernet" and iface.peer):
+            if iface.peer is None:
+                return None
+            peer_host, peer_iface = iface.peer
+            other = self.hosts[peer_host].interfaces[peer_iface]
+            if other.kind == "bridge-port":
+                return Peer(peer_host, other.master or "cni0", port=peer_iface)
+            return Peer(peer_host, peer_iface)
+        if iface.kind == "bridge":
+            for port in host.interfaces.values():
+                if port.kind == "bridge-port" and port.master == iface.name and port.peer:
+                    pod_host, pod_iface = port.peer
+                    if nexthop in self.hosts[pod_host].interfaces[pod_iface].ips:
+                        return Peer(pod_host, pod_iface, port=port.name)
+            return None
+        if iface.kind == "ethernet":
+            target = self.lan.get(nexthop)
+            if target is None or target == host_name:
+                return None
+            return Peer(target, "eth0")
+        if iface.kind == "wan":
+            return Peer(self.outside_host(nexthop).name, "eth0")
+        if iface.kind in ("vxlan", "ipip"):
+            remote = self._tunnel_remote(nexthop)
+            if remote is None or remote == host_name:
+                return None
+            outer_src, outer_dst = self.node_ips[host_name], self.node_ips[remote]
+            if iface.kind == "vxlan":
+                port = FLANNEL_VXLAN_PORT if self.cni == "bridge" else VXLAN_PORT
+                return Peer(remote, iface_name, tunnel=("vxlan", outer_src, outer_dst, port))
+            return Peer(remote, iface_name, tunnel=("ipip", outer_src, outer_dst, 4))
+        return None
+
+    def _tunnel_remote(self, nexthop: str) -> str | None:
+        for node, ip in self.node_ips.items():
+            if ip == nexthop:
+                return node
+        for node, cidr in self.node_cidrs.items():
+            if cidr and _on(nexthop, cidr):
+                return node
+        return None
+
+    def host_of_ip(self, ip: str) -> str | None:
+        """The host that owns an address (pods, nodes, router, load balancer)."""
+        if ip in self.pod_ips:
+            return self.pod_ips[ip]
+        if ip in self.lan:
+            return self.lan[ip]
+        for host in self.hosts.values():
+            if host.kind == "node" and ip in host.routes.local:
+                return host.name
+        return None
+
+    def show(self) -> str:
+        return "\n\n".join(h.show() for h in self.hosts.values())
+
+
+def calico_interface_name(pod) -> str:
+    """Calico's host-side veth name; the policy engineer's function when present."""
+    try:
+        from kplab.cni.calico import interface_name
+    except ImportError:
+        interface_name = None
+    if interface_name is not None:
+        return interface_name(pod)
+    return "cali" + hashlib.sha1(f"{pod.namespace}.{pod.name}".encode()).hexdigest()[:11]
+
+
+def node_passes_health_check(cluster, service, node_name: str) -> bool:
+    """What the cloud load balancer's health check sees on this node.
+
+    With externalTrafficPolicy Local, kube-proxy's health-check node port answers 200 only
+    while the node has a local ready endpoint of the Service (503 otherwise); with Cluster
+    every ready node answers (kube-proxy's own /healthz).
+    """
+    node = cluster.nodes.get(node_name)
+    if node is None or not node.ready:
+        return False
+    if (service.external_traffic_policy or "Cluster") != "Local":
+        return True
+    for eps in cluster.slices_for(service):
+        for ep in eps.endpoints:
+            if ep.node_name == node_name and ep.ready is not False and not ep.terminating:
+                return True
+    return False
+
+
+def _on(ip: str, cidr: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+
+
+def _underlay(ips: list[str]) -> str:
+    """The smallest network (at most /24) holding every node IP: the LAN the nodes share."""
+    if not ips:
+        return "192.168.1.0/24"
+    prefix = 24
+    while prefix > 0:
+        nets = {ipaddress.ip_network(f"{ip}/{prefix}", strict=False) for ip in ips}
+        if len(nets) == 1:
+            return str(nets.pop())
+        prefix -= 1
+    return "0.0.0.0/0"
+
+
+def _pod_cidr(cluster, node) -> str | None:
+    if node.pod_cidr:
+        return str(ipaddress.ip_network(node.pod_cidr, strict=False))
+    mask = cluster.settings.node_cidr_mask
+    for pod in cluster.pods.values():
+        if pod.node_name == node.name and pod.ip and not pod.host_network:
+            return str(ipaddress.ip_network(f"{pod.ip}/{mask}", strict=False))
+    return None

@@ -1,0 +1,374 @@
+"""The walker: moves a packet from host to host, and nothing else.
+
+At every host the netfilter engine decides (hooks, conntrack, NAT, verdict) and the host's
+routing table picks the out interface and next hop; the topology says where that interface
+leads. Service load balancing, DNAT, SNAT, NodePort and the Local-policy drop all come out of
+the node's rules — there is no Service logic here.
+
+`Network` is built once per cluster (topology, parsed rule sets, one base stack per host);
+`Session` copies a host's stack on first touch so a trace never disturbs the base and the
+packets of one connection share conntrack.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from kplab.errors import KplabError
+from kplab.trace.host import Host
+from kplab.trace.topology import Topology
+from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
+
+MAX_HOPS = 32  # a packet looping between routers is dropped when its TTL runs out
+EMPTY_RULESET = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+CLIENT_PORT = 43210  # the source port clients use (any ephemeral port would do)
+
+
+class Network:
+    """Everything about a cluster's network that does not change between traces."""
+
+    def __init__(self, cluster, topology: Topology | None = None, layout: str = "current",
+                 policy: bool | None = None, rules: dict[str, str] | None = None):
+        self.cluster = cluster
+        self.topology = topology or Topology.from_cluster(cluster)
+        self.layout = layout
+        has_policies = bool(getattr(cluster, "networkpolicies", None))
+        self.policy = (has_policies and self.topology.cni == "calico") if policy is None else policy
+        self.rules_override = dict(rules or {})  # node -> iptables-save text (e.g. pasted from a real node)
+        self._base: dict[str, Any] = {}
+        self._texts: dict[str, str] = {}
+
+    # ---- rules ------------------------------------------------------------------------------
+    def ruleset_text(self, host_name: str) -> str:
+        """The iptables-save text a host runs: kube-proxy's (+ Calico's policy rules) on nodes."""
+        if host_name in self._texts:
+            return self._texts[host_name]
+        host = self.topology.hosts[host_name]
+        if host_name in self.rules_override:
+            text = self.rules_override[host_name]
+        elif host.kind == "node":
+            from kplab.kubeproxy import node_ruleset_text
+            text = node_ruleset_text(self.cluster, host_name, layout=self.layout)
+        else:
+            text = EMPTY_RULESET
+        self._texts[host_name] = text
+        return text
+
+    def _ruleset(self, host_name: str):
+        from kplab.netfilter import parse_ruleset
+        host = self.topology.hosts[host_name]
+        ruleset = parse_ruleset(self.ruleset_text(host_name), source=f"{host_name} rules")
+        ipsets = None
+        if host.kind == "node" and self.policy and host_name not in self.rules_override:
+            from kplab.cni.calico import calico_ruleset_text
+            calico = parse_ruleset(calico_ruleset_text(self.cluster, host_name), source=f"{host_name} calico rules")
+            ruleset = ruleset.combine(calico)
+            try:
+                from kplab.cni.calico import calico_ipsets_text
+                from kplab.netfilter import parse_ipsets
+                ipsets = parse_ipsets(calico_ipsets_text(self.cluster), "calico ipsets")
+            except ImportError:
+                ipsets = None
+        return ruleset, ipsets
+
+    def base_stack(self, host_name: str):
+        stack = self._base.get(host_name)
+        if stack is None:
+            from kplab.netfilter import Stack
+            host = self.topology.hosts[host_name]
+            ruleset, ipsets = self._ruleset(host_name)
+            stack = Stack(ruleset, local_ips=host.local_ips, interfaces=host.interface_addresses(),
+                          route=_router_for(host), ipsets=ipsets, ip_forward=host.ip_forward)
+            self._base[host_name] = stack
+        return stack
+
+    def session(self) -> "Session":
+        return Session(self)
+
+
+def _router_for(host: Host):
+    """The route callback the engine calls: the kernel's FIB lookup for this host."""
+    from kplab.netfilter import Route
+
+    def route(packet) -> Any:
+        entry = host.lookup(packet.dst)
+        if entry is None or entry.kind in ("blackhole", "unreachable"):
+            return Route(local=False, out_iface=None, gateway=None, src=None)
+        if entry.kind == "local":
+            return Route(local=True, out_iface=None, gateway=None, src=packet.dst)
+        dev, via = entry.dev, entry.via
+        if entry.nexthops:
+            dev, via = entry.nexthops[0].dev, entry.nexthops[0].via
+        return Route(local=False, out_iface=dev, gateway=via, src=host.source_for(entry))
+
+    return route
+
+
+@dataclass
+class Walked:
+    """What one packet did on its way: the hops, how it ended, and where."""
+
+    hops: list[Hop] = field(default_factory=list)
+    verdict: str = "DROP"
+    host: str | None = None  # where it was delivered
+    packet: Any = None  # as delivered
+    reason: str = ""
+
+
+class Session:
+    """Per-trace state: each host's stack, copied from the base on first use."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self.topology = network.topology
+        self.stacks: dict[str, Any] = {}
+
+    def stack(self, host_name: str):
+        stack = self.stacks.get(host_name)
+        if stack is None:
+            stack = self.network.base_stack(host_name).copy()
+            self.stacks[host_name] = stack
+        return stack
+
+    def source_address(self, host_name: str, dst: str) -> str:
+        host = self.topology.hosts[host_name]
+        entry = host.lookup(dst)
+        if entry is not None and entry.kind == "local":
+            return dst if dst != "127.0.0.1" else "127.0.0.1"
+        if entry is None:
+            return host.address or "0.0.0.0"
+        return host.source_for(entry) or host.address or "0.0.0.0"
+
+    # ---- the walk ----------------------------------------------------------------------------
+    def walk(self, packet, start: str, chooser=None) -> Walked:
+        """Send `packet` from host `start` and follow it until it is delivered, dropped or rejected."""
+        result = Walked()
+        host_name, in_iface, port, tunnel = start, None, None, None
+        while True:
+            if len(result.hops) >= MAX_HOPS:
+                result.verdict, result.reason = "DROP", "TTL exceeded: the packet was looping"
+                return result
+            host = self.topology.hosts[host_name]
+            stack = self.stack(host_name)
+            hop = Hop(host=host_name, host_kind=host.kind, in_iface=in_iface, out_iface=None, packet_in=packet)
+            result.hops.append(hop)
+            if tunnel is not None:
+                kind, outer_src, outer_dst, extra = tunnel
+                hop.steps.append(Step("encapsulation", f"{kind} {outer_src} -> {outer_dst}"
+                                      + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)"),
+                                      action="decapsulate", note=f"inner packet appears on {in_iface}"))
+            if port is not None and in_iface is not None:
+                hop.steps.append(Step("link", f"arrives on {port}" + (f" (bridge {in_iface})" if port != in_iface else ""),
+                                      action="receive"))
+            if in_iface is None:
+                walk = stack.send(packet, chooser=chooser)
+            else:
+                walk = stack.receive(packet, in_iface, chooser=chooser)
+            hop.path = getattr(walk, "path", None)
+            route_entry = None
+            out_packet = walk.packet
+            for step in _steps_from(walk, host, self):
+                hop.steps.append(step)
+            if walk.verdict != "ACCEPT":
+                hop.packet_out = out_packet
+                reject = getattr(walk, "reject_with", None)
+                result.verdict = walk.verdict
+                if walk.verdict == "REJECT":
+                    result.reason = f"rejected on {host_name}" + (f" with {reject}" if reject else "") + \
+                        f"; the error goes back to {packet.src}"
+                    hop.steps.append(Step("drop", f"REJECT --reject-with {reject or 'icmp-port-unreachable'}",
+                                          action="REJECT", note=f"{host_name} answers {packet.src} with an error"))
+                else:
+                    result.reason = _drop_reason(walk, host)
+                    hop.steps.append(Step("drop", result.reason, action="DROP"))
+                return result
+            route = walk.route
+            if route is None or route.local:
+                hop.packet_out = None
+                result.verdict, result.host, result.packet = "ACCEPT", host_name, out_packet
+                hop.steps.append(Step("deliver", f"to the socket listening on {out_packet.dst}:{out_packet.dport}"
+                                      if out_packet.dport is not None else f"to {out_packet.dst}",
+                                      action="deliver", note=f"source seen: {_addr(out_packet.src, out_packet.sport)}"))
+                return result
+            if route.out_iface is None:
+                result.verdict, result.reason = "DROP", f"{host_name} has no route to {out_packet.dst}"
+                hop.steps.append(Step("drop", result.reason, action="DROP"))
+                return result
+            route_entry = host.lookup(out_packet.dst)
+            nexthop = route.gateway or out_packet.dst
+            out_iface = route.out_iface
+            if route_entry is not None and len(route_entry.nexthops) > 1:
+                index = _choose(chooser, len(route_entry.nexthops))
+                chosen = route_entry.nexthops[index]
+                nexthop, out_iface = chosen.via, chosen.dev
+                hop.steps.append(Step("route", f"nexthop via {chosen.via} dev {chosen.dev}", action="choose",
+                                      note=f"flow hash picks 1 of {len(route_entry.nexthops)} healthy next hops"
+                                      + (f"; {route_entry.comment}" if route_entry.comment else "")))
+            hop.out_iface = out_iface
+            hop.packet_out = out_packet
+            peer = self.topology.peer(host_name, out_iface, nexthop)
+            if peer is None:
+                result.verdict = "DROP"
+                result.reason = f"{host_name}: no neighbour answers for {nexthop} on {out_iface}"
+                hop.steps.append(Step("drop", result.reason, action="DROP"))
+                return result
+            if peer.tunnel is not None:
+                kind, outer_src, outer_dst, extra = peer.tunnel
+                hop.steps.append(Step("encapsulation", f"{kind} {outer_src} -> {outer_dst}"
+                                      + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)"),
+                                      action="encapsulate", note=f"carried over the node network to {peer.host}"))
+            packet = _fresh_skb(out_packet)
+            host_name, in_iface, port, tunnel = peer.host, peer.iface, peer.port or peer.iface, peer.tunnel
+
+
+def _fresh_skb(packet):
+    """A packet leaving a host loses its skb mark (marks never cross the wire)."""
+    if getattr(packet, "mark", 0):
+        return packet.replace(mark=0)
+    return packet
+
+
+def _addr(ip: str, port: int | None) -> str:
+    return f"{ip}:{port}" if port is not None else ip
+
+
+def _choose(chooser, n: int) -> int:
+    """One of n equally likely choices, asked of the engine's chooser so outcomes stay enumerable."""
+    if chooser is None or n <= 1:
+        return 0
+    if hasattr(chooser, "choose_index"):
+        return chooser.choose_index(n)
+    # Like kube-proxy's statistic chain: take choice i with probability 1/(n-i).
+    for i in range(n - 1):
+        if _take(chooser, Fraction(1, n - i)):
+            return i
+    return n - 1
+
+
+def _take(chooser, probability: Fraction) -> bool:
+    for name in ("choose", "decide", "__call__"):
+        fn = getattr(chooser, name, None)
+        if fn is not None:
+            return bool(fn(probability))
+    raise KplabError("trace: the netfilter chooser has no way to make a random choice")
+
+
+def _drop_reason(walk, host: Host) -> str:
+    for step in reversed(getattr(walk, "steps", [])):
+        verdict = getattr(step, "verdict", None) or getattr(step, "action", None)
+        if verdict in ("DROP", "REJECT"):
+            text = getattr(step, "rule_text", None) or ""
+            chain = getattr(step, "chain", None)
+            table = getattr(step, "table", None)
+            where = f"{table}/{chain}" if chain else ""
+            return f"dropped on {host.name} by {where} {text}".strip()
+    if not host.ip_forward and getattr(walk, "path", None) == "forward":
+        return f"dropped on {host.name}: ip_forward=0, so the host does not forward packets"
+    return f"dropped on {host.name}"
+
+
+def _steps_from(walk, host: Host, session: Session) -> list[Step]:
+    """The engine's steps in the trace's vocabulary (route steps printed like `ip route`)."""
+    out: list[Step] = []
+    for s in getattr(walk, "steps", []):
+        kind = getattr(s, "kind", "rule")
+        before, after = getattr(s, "before", None), getattr(s, "after", None)
+        diff = FlowDiff.between(before, after)
+        chain = getattr(s, "chain", None)
+        table = getattr(s, "table", None)
+        text = getattr(s, "rule_text", None) or getattr(s, "text", None) or ""
+        action = getattr(s, "verdict", None) or getattr(s, "action", None) or ""
+        number = getattr(s, "rule_number", None)
+        if kind == "route":
+            target = (after or before or walk.packet).dst if (after or before) else walk.packet.dst
+            entry = host.lookup(target)
+            text = str(entry).splitlines()[0] if entry is not None else f"no route to {target}"
+            if entry is not None and entry.comment:
+                text += f"  # {entry.comment}"
+            out.append(Step("route", text, action=action or ("local" if entry and entry.kind == "local" else "forward"),
+                            diff=diff))
+            continue
+        if kind in ("policy", "fall-off"):
+            out.append(Step("rule", text or f":{chain} policy", action=action, table=table, chain=chain,
+                            rule_number=number, diff=diff, note="chain policy" if kind == "policy" else "end of chain"))
+            continue
+        if kind == "rule" and chain and chain.startswith("cali"):
+            kind = "policy"
+        if kind not in ("rule", "conntrack", "nat", "policy"):
+            kind = "rule"
+        out.append(Step(kind, text, action=action, table=table, chain=chain, rule_number=number, diff=diff,
+                        note=getattr(s, "note", "") or ""))
+    return out
+
+
+# ---- traces ---------------------------------------------------------------------------------
+
+def _packet(src: str, dst: str, protocol: str, sport: int | None, dport: int | None, flags: str | None):
+    from kplab.netfilter import Packet
+    if protocol == "icmp":
+        sport = dport = None
+    return Packet(src=src, dst=dst, protocol=protocol, sport=sport, dport=dport,
+                  tcp_flags=(flags or "") if protocol == "tcp" else "")
+
+
+def reply_packet(delivered, flags: str | None = None):
+    """The answer a socket sends back: addresses and ports swapped."""
+    if flags is None and delivered.protocol == "tcp":
+        flags = "SYN,ACK" if delivered.tcp_flags == "SYN" else "ACK"
+    return _packet(delivered.dst, delivered.src, delivered.protocol, delivered.dport, delivered.sport, flags)
+
+
+def _as_trace(walked: Walked, packet, source: str, destination: str, dns: list[Step]) -> Trace:
+    delivered = None
+    seen = None
+    if walked.verdict == "ACCEPT" and walked.host is not None:
+        host = walked.host
+        delivered = host
+        seen = _addr(walked.packet.src, walked.packet.sport)
+    return Trace(packet=packet, verdict=walked.verdict, hops=walked.hops, delivered_to=delivered, source_seen=seen,
+                 packet_delivered=walked.packet, reason=walked.reason or
+                 (f"delivered to {delivered}" if delivered else ""), dns=list(dns), source=source,
+                 destination=destination)
+
+
+def run_trace(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
+              seed: int = 0, reply: bool = False) -> Trace:
+    """One packet (and, with reply=True, its answer) from SRC to DST; outcomes enumerated on demand."""
+    from kplab.netfilter import SeededChooser, enumerate_outcomes
+    from kplab.trace.address import resolve_destination, resolve_source
+
+    protocol = protocol.lower()
+    cluster, topology = network.cluster, network.topology
+    source = resolve_source(cluster, topology, src)
+    target = resolve_destination(cluster, topology, dst, port, protocol, source.namespace)
+    if topology.is_outside(target.ip):
+        topology.outside_host(target.ip)
+    flags = "SYN" if protocol == "tcp" else None
+
+    def once(chooser) -> tuple[Trace, Session]:
+        session = network.session()
+        sip = session.source_address(source.host, target.ip)
+        pkt = _packet(sip, target.ip, protocol, CLIENT_PORT, target.port, flags)
+        walked = session.walk(pkt, source.host, chooser)
+        trace = _as_trace(walked, pkt, src, dst, target.dns)
+        if reply and trace.verdict == "ACCEPT":
+            answer = reply_packet(walked.packet)
+            back = session.walk(answer, walked.host, chooser)
+            trace.reply = _as_trace(back, answer, trace.delivered_to or dst, src, [])
+        return trace, session
+
+    trace, _ = once(SeededChooser(seed))
+
+    def outcomes() -> list[Outcome]:
+        merged: dict[tuple, Outcome] = {}
+        for probability, (t, _s) in enumerate_outcomes(once):
+            key = (t.verdict, t.delivered_to, t.source_seen, tuple(t.host_names))
+            if key in merged:
+                merged[key].probability += Fraction(probability)
+            else:
+                merged[key] = t.as_outcome(Fraction(probability))
+        return sorted(merged.values(), key=lambda o: (-o.probability, o.delivered_to or "", o.hops))
+
+    trace._outcomes = outcomes
+    return trace
