@@ -27,6 +27,8 @@ class ProxySettings:
     random_fully: bool = False
     large_cluster_endpoints_threshold: int = 1000
     nfacct: bool = False  # kube-proxy's nfacct counters (present on newer kernels / in its tests)
+    conntrack_tcp_be_liberal: bool = False  # nf_conntrack_tcp_be_liberal != 0 drops kube-proxy's INVALID-drop rule
+    sync_period: float = 30.0  # seconds; in large clusters stale chains are removed at most once per period
 
     @property
     def masquerade_mark(self) -> str:
