@@ -1,0 +1,73 @@
+"""Packet and Route: the data a netfilter walk reads and rewrites.
+
+A Packet holds only the header fields netfilter looks at; NAT produces a new Packet (frozen), so every
+step of a walk can keep the packet as it was before and after.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+PROTOCOLS = ("tcp", "udp", "sctp", "icmp", "icmpv6")
+
+
+@dataclass(frozen=True)
+class Packet:
+    src: str
+    dst: str
+    protocol: str = "tcp"
+    sport: int | None = None
+    dport: int | None = None
+    tcp_flags: str = "SYN"  # "SYN", "ACK", "SYN,ACK", "FIN,ACK", "RST" ...; ignored unless protocol is tcp
+    mark: int = 0
+    icmp_type: str = "echo-request"  # only for icmp: echo-request, echo-reply, destination-unreachable ...
+
+    def replace(self, **changes) -> "Packet":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def flags(self) -> frozenset[str]:
+        return frozenset(f for f in self.tcp_flags.upper().split(",") if f) if self.protocol == "tcp" else frozenset()
+
+    @property
+    def has_ports(self) -> bool:
+        return self.protocol in ("tcp", "udp", "sctp")
+
+    def __str__(self) -> str:
+        if self.has_ports:
+            text = f"{self.protocol} {join_host_port(self.src, self.sport)} -> {join_host_port(self.dst, self.dport)}"
+            if self.protocol == "tcp":
+                text += f" [{self.tcp_flags}]"
+        else:
+            text = f"{self.protocol} {self.src} -> {self.dst} {self.icmp_type if self.protocol.startswith('icmp') else ''}"
+        if self.mark:
+            text += f" mark={self.mark:#x}"
+        return text.rstrip()
+
+
+@dataclass(frozen=True)
+class Route:
+    """The routing decision the caller makes for a packet (kplab.netfilter knows no routing tables)."""
+    local: bool
+    out_iface: str | None = None
+    gateway: str | None = None
+    src: str | None = None  # preferred source address for locally generated packets
+
+
+def join_host_port(ip: str, port: int | None) -> str:
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+@lru_cache(maxsize=65536)
+def ip_int(address: str) -> int:
+    """Address as an integer (cached: walks compare the same few addresses thousands of times)."""
+    return int(ipaddress.ip_address(address))
+
+
+@lru_cache(maxsize=65536)
+def ip_version(address: str) -> int:
+    return ipaddress.ip_address(address).version
