@@ -1,0 +1,382 @@
+"""Reading Kubernetes manifests: files or folders, multi-document YAML (or JSON), and `kind: List` as
+`kubectl get ... -o yaml` prints it. Every object remembers `file:line` so errors can point at it.
+
+Kinds read: Namespace, Node, Pod, Service, EndpointSlice, Endpoints (mirrored to EndpointSlices), NetworkPolicy,
+Deployment, ReplicaSet, StatefulSet, DaemonSet, kubeadm's ClusterConfiguration and KubeProxyConfiguration. Other
+kinds (ConfigMap, Ingress, ...) are listed in one warning and skipped. A folder is read like `kubectl apply -f DIR`:
+its *.yaml, *.yml and *.json files in name order, not descending into sub-folders.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from kplab.errors import KplabError
+from kplab.k8s.endpointslice import MIRRORING_CONTROLLER, Endpoint, EndpointPort, EndpointSlice
+from kplab.k8s.apistatus import field_required, invalid
+from kplab.k8s.namespace import Namespace
+from kplab.k8s.networkpolicy import NetworkPolicy
+from kplab.k8s.node import Node, NodeAddress
+from kplab.k8s.pod import Pod, pod_from_manifest
+from kplab.k8s.service import LoadBalancerIngress, Service, ServicePort
+from kplab.k8s.settings import ClusterSettings, ProxySettings
+from kplab.k8s.workload import KINDS as WORKLOAD_KINDS
+from kplab.k8s.workload import Workload, random_suffix
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass
+class Manifests:
+    """Objects as read, before the control plane (Cluster.from_objects) completes them."""
+
+    namespaces: list[Namespace] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    endpointslices: list[EndpointSlice] = field(default_factory=list)
+    networkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # unknown kind -> count
+
+
+def load_cluster(*paths: str | Path):
+    """Read manifests (files or folders) and run the control plane on them, with a real cluster's defaults."""
+    from kplab.k8s.cluster import Cluster
+
+    m = read_manifests(*paths)
+    return Cluster.from_objects(namespaces=m.namespaces, nodes=m.nodes, pods=m.pods, services=m.services,
+                                endpointslices=m.endpointslices, networkpolicies=m.networkpolicies,
+                                workloads=m.workloads, settings=m.settings, proxy=m.proxy, defaults=True,
+                                warnings=m.warnings)
+
+
+def manifest_files(*paths: str | Path) -> list[Path]:
+    if not paths:
+        raise KplabError("no manifest given: pass one or more files or folders")
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES)
+            if not found:
+                raise KplabError(f'error: no objects passed to apply: folder "{p}" holds no .yaml, .yml or .json file')
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise KplabError(f'error: the path "{p}" does not exist')
+    return files
+
+
+def read_manifests(*paths: str | Path) -> Manifests:
+    m = Manifests()
+    for path in manifest_files(*paths):
+        for obj, line in documents(path):
+            _add(m, obj, f"{path}:{line}")
+    if m.skipped:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(m.skipped.items()))
+        m.warnings.insert(0, f"skipped objects of kinds kplab does not model: {kinds}")
+    return m
+
+
+def documents(path: Path) -> Iterator[tuple[Any, int]]:
+    """Each YAML document of the file with its first line; `kind: List` items come out one by one."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise KplabError(f"{path}: cannot read: {e}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            line = node.start_mark.line + 1
+            if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") and "items" in data:
+                items_node = _child(node, "items")
+                for i, item in enumerate(data.get("items") or []):
+                    item_line = items_node.value[i].start_mark.line + 1 if items_node is not None else line
+                    yield item, item_line
+            else:
+                yield data, line
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        raise KplabError(f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from None
+    finally:
+        loader.dispose()
+
+
+def _child(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == key:
+                return v
+    return None
+
+
+def _labels(meta: dict) -> dict[str, str]:
+    return {str(k): "" if v is None else str(v) for k, v in (meta.get("labels") or {}).items()}
+
+
+def _int(value: Any, where: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit():
+        raise KplabError(f"{where}: {what}: {value!r} is not a number")
+    return int(value)
+
+
+def _add(m: Manifests, obj: Any, where: str) -> None:
+    if not isinstance(obj, dict):
+        raise KplabError(f"{where}: error validating data: expected a Kubernetes object (a mapping), "
+                         f"got {type(obj).__name__}")
+    kind = obj.get("kind")
+    if not kind:
+        raise KplabError(f"{where}: error validating data: kind not set")
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    namespace = str(meta.get("namespace") or "default")
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    needs_name = kind not in ("ClusterConfiguration", "KubeProxyConfiguration", "InitConfiguration",
+                              "JoinConfiguration", "KubeletConfiguration")
+    if needs_name and not name and kind in _READERS:
+        raise invalid(kind, "", [field_required("metadata.name", "name or generateName is required")], where)
+    reader = _READERS.get(kind)
+    if reader is None:
+        if kind in ("InitConfiguration", "JoinConfiguration", "KubeletConfiguration"):
+            return  # kubeadm's other documents: nothing kplab models
+        m.skipped[kind] = m.skipped.get(kind, 0) + 1
+        return
+    reader(m, obj, meta, name, namespace, spec, status, where)
+
+
+def _namespace(m, obj, meta, name, namespace, spec, status, where) -> None:
+    m.namespaces.append(Namespace(name=name, labels=_labels(meta)))
+
+
+def _node(m, obj, meta, name, namespace, spec, status, where) -> None:
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **_labels(meta)}
+    addresses = [NodeAddress(str(a.get("type")), str(a.get("address"))) for a in status.get("addresses") or []]
+    cidr = spec.get("podCIDR") or (spec.get("podCIDRs") or [None])[0]
+    ready = True
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            ready = str(cond.get("status")) == "True"
+    if spec.get("unschedulable"):
+        ready = False
+    m.nodes.append(Node(name=name, labels=labels, addresses=addresses, pod_cidr=cidr, ready=ready, source=where))
+
+
+def _pod(m, obj, meta, name, namespace, spec, status, where) -> None:
+    m.pods.append(pod_from_manifest(namespace, meta, spec, status, where))
+
+
+def _service(m, obj, meta, name, namespace, spec, status, where) -> None:
+    svc_type = str(spec.get("type") or "ClusterIP")
+    cluster_ip = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0] or None
+    ports = []
+    for i, p in enumerate(spec.get("ports") or []):
+        what = f'Service "{name}" spec.ports[{i}]'
+        if not isinstance(p, dict):
+            raise KplabError(f"{where}: {what}: expected a mapping")
+        port = _int(p.get("port", 0), where, f"{what}.port")
+        target = p.get("targetPort")
+        if target is None or target == "":
+            target = port  # the API server defaults targetPort to port
+        elif isinstance(target, int) and not isinstance(target, bool):
+            target = int(target)
+        else:
+            target = str(target)
+        ports.append(ServicePort(port=port, protocol=str(p.get("protocol") or "TCP"), name=str(p.get("name") or ""),
+                                 target_port=target,
+                                 node_port=_int(p.get("nodePort") or 0, where, f"{what}.nodePort")))
+    selector = spec.get("selector")
+    selector = {str(k): str(v) for k, v in selector.items()} if selector else None
+    etp = spec.get("externalTrafficPolicy") or None
+    if etp is None and svc_type in ("NodePort", "LoadBalancer"):
+        etp = "Cluster"
+    itp = spec.get("internalTrafficPolicy") or None
+    if itp is None and svc_type != "ExternalName":
+        itp = "Cluster"
+    affinity = str(spec.get("sessionAffinity") or "None")
+    timeout = (((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds"))
+    if affinity == "ClientIP" and timeout is None:
+        timeout = 10800
+    ingress = [LoadBalancerIngress(ip=str(i.get("ip") or ""), hostname=str(i.get("hostname") or ""),
+                                   ip_mode=i.get("ipMode")) for i in (status.get("loadBalancer") or {}).get("ingress")
+               or []]
+    m.services.append(Service(
+        namespace=namespace, name=name, type=svc_type,
+        cluster_ip=str(cluster_ip) if cluster_ip is not None else None,
+        ports=ports, selector=selector, external_traffic_policy=etp, internal_traffic_policy=itp,
+        external_ips=[str(x) for x in spec.get("externalIPs") or []],
+        external_name=spec.get("externalName") or None,
+        session_affinity=affinity, session_affinity_timeout=int(timeout) if timeout is not None else None,
+        load_balancer_source_ranges=[str(x) for x in spec.get("loadBalancerSourceRanges") or []],
+        load_balancer_ingress=ingress,
+        health_check_node_port=_int(spec.get("healthCheckNodePort") or 0, where,
+                                    f'Service "{name}" spec.healthCheckNodePort'),
+        labels=_labels(meta),
+        allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts", True) is not False,
+        publish_not_ready_addresses=bool(spec.get("publishNotReadyAddresses")),
+        source=where))
+
+
+def _endpointslice(m, obj, meta, name, namespace, spec, status, where) -> None:
+    labels = _labels(meta)
+    endpoints = []
+    for ep in obj.get("endpoints") or []:
+        cond = ep.get("conditions") or {}
+        ref = ep.get("targetRef") or {}
+        endpoints.append(Endpoint(
+            addresses=[str(a) for a in ep.get("addresses") or []],
+            ready=cond.get("ready"), serving=cond.get("serving"), terminating=cond.get("terminating"),
+            node_name=ep.get("nodeName"),
+            target_ref=f"{ref.get('namespace') or namespace}/{ref['name']}" if ref.get("name") else None,
+            hostname=ep.get("hostname")))
+    ports = [EndpointPort(port=p.get("port"), protocol=str(p.get("protocol") or "TCP"), name=str(p.get("name") or ""))
+             for p in obj.get("ports") or []]
+    m.endpointslices.append(EndpointSlice(
+        namespace=namespace, name=name, service_name=labels.get("kubernetes.io/service-name", ""),
+        address_type=str(obj.get("addressType") or ""), endpoints=endpoints, ports=ports,
+        managed_by=labels.get("endpointslice.kubernetes.io/managed-by", ""), source=where))
+
+
+def _endpoints(m, obj, meta, name, namespace, spec, status, where) -> None:
+    """A legacy Endpoints object, as the EndpointSlice mirroring controller copies it (one slice per subset)."""
+    for i, subset in enumerate(obj.get("subsets") or []):
+        ready = subset.get("addresses") or []
+        not_ready = subset.get("notReadyAddresses") or []
+        if not ready and not not_ready:
+            raise invalid("Endpoints", name, [field_required(
+                f"subsets[{i}]", "must specify `addresses` or `notReadyAddresses`")], where)
+        endpoints = []
+        for addrs, is_ready in ((ready, True), (not_ready, False)):
+            for a in addrs:
+                ref = a.get("targetRef") or {}
+                endpoints.append(Endpoint(addresses=[str(a.get("ip"))], ready=is_ready, serving=is_ready,
+                                          terminating=False, node_name=a.get("nodeName"),
+                                          target_ref=f"{ref.get('namespace') or namespace}/{ref['name']}"
+                                          if ref.get("name") else None, hostname=a.get("hostname")))
+        family = "IPv6" if ":" in str(endpoints[0].addresses[0]) else "IPv4"
+        ports = [EndpointPort(port=p.get("port"), protocol=str(p.get("protocol") or "TCP"),
+                              name=str(p.get("name") or "")) for p in subset.get("ports") or []]
+        m.endpointslices.append(EndpointSlice(
+            namespace=namespace, name=f"{name[:57]}-{random_suffix(f'{namespace}/{name}#mirror#{i}')}",
+            service_name=name, address_type=family, endpoints=endpoints, ports=ports,
+            managed_by=MIRRORING_CONTROLLER, source=where))
+
+
+def _networkpolicy(m, obj, meta, name, namespace, spec, status, where) -> None:
+    m.networkpolicies.append(NetworkPolicy(namespace=namespace, name=name, spec=dict(spec)))
+
+
+def _workload(m, obj, meta, name, namespace, spec, status, where) -> None:
+    kind = obj["kind"]
+    owner = None
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "Deployment":
+            owner = f"Deployment/{ref.get('name')}"
+    replicas = spec.get("replicas", 1)
+    m.workloads.append(Workload(
+        kind=kind, namespace=namespace, name=name, selector=spec.get("selector"),
+        template=spec.get("template") or {}, replicas=1 if replicas is None else _int(replicas, where,
+                                                                                       f"{kind} {name!r} spec.replicas"),
+        service_name=spec.get("serviceName") or None, owner=owner, source=where))
+
+
+def _extra_args(section: dict) -> dict[str, str]:
+    """kubeadm extraArgs: a map in v1beta3, a list of {name, value} in v1beta4."""
+    args = section.get("extraArgs") or {}
+    if isinstance(args, list):
+        return {str(a.get("name")): str(a.get("value")) for a in args if isinstance(a, dict)}
+    return {str(k): str(v) for k, v in args.items()}
+
+
+def _cluster_configuration(m, obj, meta, name, namespace, spec, status, where) -> None:
+    s = m.settings
+    net = obj.get("networking") or {}
+    try:
+        if net.get("podSubnet"):
+            s.pod_subnet = str(ipaddress.ip_network(str(net["podSubnet"]).split(",")[0].strip(), strict=False))
+        if net.get("serviceSubnet"):
+            s.service_subnet = str(ipaddress.ip_network(str(net["serviceSubnet"]).split(",")[0].strip(),
+                                                        strict=False))
+    except ValueError as e:
+        raise KplabError(f"{where}: ClusterConfiguration networking: {e}") from None
+    if net.get("dnsDomain"):
+        s.dns_domain = str(net["dnsDomain"])
+    api_args = _extra_args(obj.get("apiServer") or {})
+    if "service-node-port-range" in api_args:
+        text = api_args["service-node-port-range"]
+        try:
+            if "+" in text:
+                low, count = (int(x) for x in text.split("+"))
+                s.node_port_range = (low, low + count)
+            else:
+                low, high = (int(x) for x in text.split("-"))
+                s.node_port_range = (low, high)
+        except ValueError:
+            raise KplabError(f"{where}: apiServer service-node-port-range {text!r} is not like 30000-32767") from None
+    cm_args = _extra_args(obj.get("controllerManager") or {})
+    for key in ("node-cidr-mask-size-ipv4", "node-cidr-mask-size"):
+        if key in cm_args:
+            s.node_cidr_mask = _int(cm_args[key], where, f"controllerManager {key}")
+            break
+
+
+def _kube_proxy_configuration(m, obj, meta, name, namespace, spec, status, where) -> None:
+    p = m.proxy
+    mode = str(obj.get("mode") or "iptables")
+    if mode != "iptables":
+        m.warnings.append(f"{where}: kube-proxy mode {mode!r}: kplab models the iptables mode and uses it instead")
+    p.mode = "iptables"
+    if obj.get("clusterCIDR"):
+        p.cluster_cidr = str(obj["clusterCIDR"])
+    ipt = obj.get("iptables") or {}
+    if ipt.get("masqueradeBit") is not None:
+        p.masquerade_bit = _int(ipt["masqueradeBit"], where, "iptables.masqueradeBit")
+    if ipt.get("masqueradeAll") is not None:
+        p.masquerade_all = bool(ipt["masqueradeAll"])
+    if ipt.get("localhostNodePorts") is not None:
+        p.localhost_node_ports = bool(ipt["localhostNodePorts"])
+    if obj.get("nodePortAddresses") is not None:
+        p.node_port_addresses = [str(x) for x in obj["nodePortAddresses"] or []]
+    if obj.get("detectLocalMode"):
+        p.detect_local_mode = str(obj["detectLocalMode"])
+
+
+_READERS = {
+    "Namespace": _namespace,
+    "Node": _node,
+    "Pod": _pod,
+    "Service": _service,
+    "EndpointSlice": _endpointslice,
+    "Endpoints": _endpoints,
+    "NetworkPolicy": _networkpolicy,
+    "ClusterConfiguration": _cluster_configuration,
+    "KubeProxyConfiguration": _kube_proxy_configuration,
+    **{k: _workload for k in WORKLOAD_KINDS},
+}
+
+
+def find_data_dir(start: str | Path | None = None) -> Path:
+    """The repository's data/ folder, looked for from `start` (default: the working directory) upwards, so a
+    notebook finds it whatever folder Jupyter runs it from."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "data" / "article").is_dir():
+            return folder / "data"
+    raise KplabError(f"no data/ folder with the article's manifests found in {here} or its parents")
