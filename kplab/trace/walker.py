@@ -60,6 +60,10 @@ class Network:
         host = self.topology.hosts[host_name]
         ruleset = parse_ruleset(self.ruleset_text(host_name), source=f"{host_name} rules")
         ipsets = None
+        if host.kind == "node" and host_name not in self.rules_override:
+            from kplab.trace.podmasquerade import pod_masquerade_rules
+            cni_nat = parse_ruleset(pod_masquerade_rules(self.topology, host_name), source=f"{host_name} CNI nat rules")
+            ruleset = ruleset.combine(cni_nat)
         if host.kind == "node" and self.policy and host_name not in self.rules_override:
             from kplab.cni.calico import calico_ruleset_text
             calico = parse_ruleset(calico_ruleset_text(self.cluster, host_name), source=f"{host_name} calico rules")
@@ -71,6 +75,10 @@ class Network:
             except ImportError:
                 ipsets = None
         return ruleset, ipsets
+
+    def rules(self, host_name: str) -> str:
+        """Everything the host's netfilter holds, as iptables-save text (kube-proxy + CNI)."""
+        return self._ruleset(host_name)[0].save()
 
     def base_stack(self, host_name: str):
         stack = self._base.get(host_name)

@@ -48,11 +48,16 @@ def build_cluster() -> Cluster:
                 ports=[ServicePort(80, target_port=8080)]),
         Service("default", "empty", cluster_ip="10.96.0.20", selector={"app": "nothing"},
                 ports=[ServicePort(80, target_port=8080)]),
+        Service("default", "web-headless", cluster_ip="None", selector=web,
+                ports=[ServicePort(8080, target_port=8080)]),
+        Service("default", "ext", type="ExternalName", external_name="db.example.com"),
         Service("default", "only-a", cluster_ip="10.96.0.21", selector=None,
                 ports=[ServicePort(80, target_port=8080)]),
     ]
     slices = {}
     for svc in services:
+        if svc.type == "ExternalName":
+            continue
         members = {"empty": [], "only-a": ["web-a"]}.get(svc.name, ["web-a", "web-b"])
         s = _slice(f"{svc.name}-abc", svc.name, members)
         slices[f"default/{s.name}"] = s

@@ -1,0 +1,174 @@
+"""Every path of the article, walked through the real engine and kube-proxy's rules.
+
+Each test checks the hop sequence, each NAT change (host, field, before -> after) and the
+source address the destination sees.
+"""
+from fractions import Fraction
+
+import pytest
+
+pytest.importorskip("kplab.netfilter.stack", reason="the netfilter engine has not landed")
+pytest.importorskip("kplab.kubeproxy.ruleset", reason="kube-proxy's rules have not landed")
+
+from kplab.trace import Connection, network, trace  # noqa: E402
+
+CLIENT, WEB_A, WEB_B = "default/client", "default/web-a", "default/web-b"
+OUTSIDE = "203.0.113.7"
+
+
+def nat(t):
+    """(host, field, before, after) for every rewrite along the way."""
+    return [(host, f, old, new) for host, step in t.nat_changes() for f, old, new in step.diff.changes
+            if f != "mark"]
+
+
+def by_destination(t):
+    return {o.delivered_to: o for o in t.outcomes()}
+
+
+def test_pod_to_pod_same_node(cluster):
+    t = trace(cluster, CLIENT, WEB_A, port=8080)
+    assert t.verdict == "ACCEPT"
+    assert t.host_names == [CLIENT, "node-1", WEB_A]
+    assert nat(t) == []
+    assert t.source_seen == "10.244.1.5:43210"
+
+
+def test_pod_to_pod_across_nodes_routed(cluster):
+    t = trace(cluster, CLIENT, WEB_B, port=8080)
+    assert t.host_names == [CLIENT, "node-1", "node-2", WEB_B]
+    assert nat(t) == [] and t.source_seen == "10.244.1.5:43210"
+    route = [s for s in t.hops[1].steps if s.kind == "route"][0]
+    assert route.text.startswith("10.244.2.0/24 via 192.168.1.12 dev eth0")
+
+
+@pytest.mark.parametrize("overlay,kind", [("vxlan", "vxlan"), ("ipip", "ipip")])
+def test_pod_to_pod_across_nodes_overlay(cluster, overlay, kind):
+    t = trace(cluster, CLIENT, WEB_B, port=8080, overlay=overlay)
+    assert t.host_names == [CLIENT, "node-1", "node-2", WEB_B]
+    enc = [(h.host, s.action, s.text) for h, s in t.steps("encapsulation")]
+    assert [e[:2] for e in enc] == [("node-1", "encapsulate"), ("node-2", "decapsulate")]
+    assert enc[0][2].startswith(f"{kind} 192.168.1.11 -> 192.168.1.12")
+    assert t.source_seen == "10.244.1.5:43210"
+
+
+def test_pod_to_outside_masquerade_and_reply(cluster):
+    t = trace(cluster, CLIENT, "8.8.8.8", port=443, reply=True)
+    assert t.host_names == [CLIENT, "node-1", "router", "8.8.8.8"]
+    assert nat(t) == [("node-1", "src", "10.244.1.5", "192.168.1.11")]
+    assert t.source_seen.startswith("192.168.1.11:")
+    r = t.reply
+    assert r.verdict == "ACCEPT" and r.host_names == ["8.8.8.8", "router", "node-1", CLIENT]
+    assert ("node-1", "dst", "192.168.1.11", "10.244.1.5") in nat(r)
+    assert r.source_seen == "8.8.8.8:443"
+
+
+def test_pod_to_cluster_ip_local_and_remote_endpoints(cluster):
+    t = trace(cluster, CLIENT, "default/web", reply=True)
+    outcomes = by_destination(t)
+    assert set(outcomes) == {WEB_A, WEB_B}
+    assert all(o.probability == Fraction(1, 2) for o in outcomes.values())
+    assert outcomes[WEB_A].hops == [CLIENT, "node-1", WEB_A]
+    assert outcomes[WEB_B].hops == [CLIENT, "node-1", "node-2", WEB_B]
+    # DNAT on the client's node; the pod sees the client's own address
+    assert all(o.source_seen == "10.244.1.5:43210" for o in outcomes.values())
+    for o in outcomes.values():
+        assert [c for c in nat(o.trace) if c[1] == "dst"][0][:3] == ("node-1", "dst", "10.96.0.10")
+    # the reply's source is rewritten back to the ClusterIP on the client's node
+    assert t.reply.source_seen == "10.96.0.10:80"
+    assert t.reply.host_names[-1] == CLIENT
+
+
+def test_node_to_cluster_ip_output_path_masquerades(cluster):
+    t = trace(cluster, "node-3", "default/web")
+    for o in t.outcomes():
+        assert o.hops[0] == "node-3" and o.delivered_to in (WEB_A, WEB_B)
+        assert o.trace.hops[0].path == "output"
+        assert o.source_seen.startswith("192.168.1.13:")
+        assert ("node-3", "dst", "10.96.0.10", o.trace.packet_delivered.dst) in nat(o.trace)
+
+
+def test_nodeport_cluster_policy_snat_and_second_hop(cluster):
+    t = trace(cluster, OUTSIDE, "node-3:30080", reply=True)
+    outcomes = by_destination(t)
+    assert set(outcomes) == {WEB_A, WEB_B}
+    assert outcomes[WEB_A].hops == [OUTSIDE, "router", "node-3", "node-1", WEB_A]
+    for o in outcomes.values():
+        assert o.source_seen.startswith("192.168.1.13:")  # SNAT to node-3: the client address is lost
+        changes = nat(o.trace)
+        assert ("node-3", "src", OUTSIDE, "192.168.1.13") in changes
+        assert ("node-3", "dport", 30080, 8080) in changes
+    assert t.reply.verdict == "ACCEPT" and t.reply.source_seen == "192.168.1.13:30080"
+
+
+def test_nodeport_local_policy_keeps_client_ip(cluster):
+    t = trace(cluster, OUTSIDE, "node-1:30081")
+    assert [o.delivered_to for o in t.outcomes()] == [WEB_A]
+    assert t.host_names == [OUTSIDE, "router", "node-1", WEB_A]
+    assert t.source_seen == f"{OUTSIDE}:43210"
+    assert [c[1] for c in nat(t)] == ["dst", "dport"]
+
+
+def test_nodeport_local_policy_drops_without_local_endpoint(cluster):
+    t = trace(cluster, OUTSIDE, "node-3:30081")
+    assert t.verdict == "DROP" and t.host_names[-1] == "node-3"
+    assert "has no local endpoints" in t.reason
+    assert [o.verdict for o in t.outcomes()] == ["DROP"]
+
+
+def test_load_balancer_local_only_healthy_nodes(cluster):
+    t = trace(cluster, OUTSIDE, "203.0.113.100", port=80)
+    outcomes = t.outcomes()
+    assert sorted(o.delivered_to for o in outcomes) == [WEB_A, WEB_B]
+    assert all("node-3" not in o.hops for o in outcomes)
+    assert sum(o.probability for o in outcomes) == 1
+    for o in outcomes:
+        assert o.hops[:3] == [OUTSIDE, "router", "load-balancer"]
+        assert o.source_seen == f"{OUTSIDE}:43210"
+
+
+def test_external_ip(cluster):
+    t = trace(cluster, OUTSIDE, "198.51.100.50", port=80)
+    assert {o.delivered_to for o in t.outcomes()} == {WEB_A, WEB_B}
+    assert t.hops[2].host == "node-1"
+    assert ("node-1", "dst", "198.51.100.50", t.packet_delivered.dst) in nat(t)
+
+
+def test_hairpin_pod_to_its_own_service(cluster):
+    t = trace(cluster, WEB_A, "default/only-a")
+    assert t.host_names == [WEB_A, "node-1", WEB_A]
+    changes = nat(t)
+    assert ("node-1", "dst", "10.96.0.21", "10.244.1.10") in changes
+    assert ("node-1", "src", "10.244.1.10", "10.244.1.1") in changes  # hairpin masquerade to the bridge
+    assert t.source_seen.startswith("10.244.1.1:")
+
+
+def test_service_without_endpoints_rejects(cluster):
+    t = trace(cluster, CLIENT, "default/empty")
+    assert t.verdict == "REJECT" and t.host_names == [CLIENT, "node-1"]
+    assert t.delivered_to is None
+    assert [o.verdict for o in t.outcomes()] == ["REJECT"]
+
+
+def test_ip_forward_off_drops_forwarded_packets(cluster):
+    t = trace(cluster, CLIENT, WEB_B, port=8080, ip_forward={"node-1": False})
+    assert t.verdict == "DROP" and t.host_names == [CLIENT, "node-1"]
+    assert "ip_forward" in t.reason or "forward" in t.reason
+
+
+def test_trace_is_deterministic_per_seed(cluster):
+    seen = {trace(cluster, CLIENT, "default/web", seed=s).delivered_to for s in range(12)}
+    assert seen == {WEB_A, WEB_B}
+    assert trace(cluster, CLIENT, "default/web", seed=3).to_json() == trace(cluster, CLIENT, "default/web", seed=3).to_json()
+
+
+def test_connection_conntrack_states_and_invalid(cluster):
+    net = network(cluster)
+    conn = Connection(net, CLIENT, "default/only-a")
+    traces = conn.handshake()
+    assert all(t.verdict == "ACCEPT" for t in traces)
+    states = [[s.action for h, s in t.steps("conntrack") if h.host == "node-1"] for t in traces]
+    assert any("NEW" in " ".join(map(str, st)) for st in states[:1])
+    assert any("ESTABLISHED" in " ".join(map(str, st)) for st in states[1:])
+    assert traces[1].source_seen == "10.96.0.21:80"  # SYN-ACK comes back from the ClusterIP
+    assert "10.96.0.21" in conn.conntrack("node-1")
