@@ -37,6 +37,8 @@ class PolicySelection:
     ip_peers: dict[str, list[tuple[PeerKey, Peer]]] = field(default_factory=dict)  # direction -> ipBlock peers
     all_peers: dict[str, list[PeerKey]] = field(default_factory=dict)  # rules with no from/to
     named_rules: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # rules with a named port
+    _numeric: dict[tuple[str, int, str], set] = field(default_factory=dict, repr=False)
+    _named: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, cluster: Cluster) -> "PolicySelection":
@@ -110,7 +112,11 @@ class PolicySelection:
 
     def numeric_port_hits(self, direction: str, port: int, protocol: str) -> set[tuple[int, int, int | None]]:
         """(policy, rule, port index) for rules whose ports allow `port/protocol` without looking at any pod."""
+        cached = self._numeric.get((direction, port, protocol))
+        if cached is not None:
+            return cached
         hits: set[tuple[int, int, int | None]] = set()
+        self._numeric[(direction, port, protocol)] = hits
         for pi, policy in enumerate(self.policies):
             for ri, rule in enumerate(policy.rules(direction)):
                 if rule.ports is None:
@@ -125,12 +131,23 @@ class PolicySelection:
     def named_port_hits(self, direction: str, dst: Pod | None, port: int, protocol: str) -> set[tuple[int, int, int]]:
         """Named ports resolve on the DESTINATION pod: a container port with that name, protocol and number."""
         hits: set[tuple[int, int, int]] = set()
-        if dst is None:
+        if dst is None or not self.named_rules[direction]:
             return hits  # an outside address has no named ports
-        for pi, ri in self.named_rules[direction]:
-            for j, pp in enumerate(self.policies[pi].rules(direction)[ri].ports):
-                if pp.named and pp.protocol == protocol and any(
-                        cp.name == pp.port and cp.protocol.upper() == pp.protocol and cp.port == port for cp in dst.ports):
-                    hits.add((pi, ri, j))
-                    break
+        index = self._named_index(direction)
+        for cp in dst.ports:
+            if cp.port == port and cp.protocol.upper() == protocol:
+                hits.update(index.get((cp.name, protocol), ()))
         return hits
+
+    def _named_index(self, direction: str) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
+        """(port name, protocol) -> the rules naming it, with the index of that port entry."""
+        cached = self._named.get(direction)
+        if cached is None:
+            cached = self._named[direction] = {}
+            for pi, ri in self.named_rules[direction]:
+                seen = set()
+                for j, pp in enumerate(self.policies[pi].rules(direction)[ri].ports):
+                    if pp.named and (pp.port, pp.protocol) not in seen:
+                        seen.add((pp.port, pp.protocol))
+                        cached.setdefault((pp.port, pp.protocol), []).append((pi, ri, j))
+        return cached

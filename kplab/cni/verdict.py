@@ -98,9 +98,10 @@ def decide(policies: list[Policy], direction: str, isolating: tuple[int, ...] | 
         for ri, _ in enumerate(policy.rules(direction)):
             if (pi, ri) not in port_hits:
                 continue
-            peers = sorted((k for (p, r, k) in peer_hits if p == pi and r == ri), key=lambda k: -1 if k is None else k)
+            peers = [k for (p, r, k) in peer_hits if p == pi and r == ri]
             if peers:
-                found.append(rule_match(policy, direction, ri, peers[0], port_hits[(pi, ri)]))
+                first = None if None in peers else min(peers)
+                found.append(rule_match(policy, direction, ri, first, port_hits[(pi, ri)]))
     return bool(found), tuple(found)
 
 

@@ -1,0 +1,171 @@
+"""The truth table: every (source, destination) pair's verdict at one port/protocol, as a pandas DataFrame.
+
+Pairs are not evaluated one by one. Each pod gets a signature per direction — which policies isolate it and
+which rules' peers and named ports it matches — and the decision is made once per distinct pair of signatures,
+then spread over all pairs with numpy. The decision itself is `verdict.decide`, the same code `evaluate` runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kplab.cni.policy import EGRESS, INGRESS
+from kplab.cni.selection import PolicySelection
+from kplab.cni.verdict import Endpoint, evaluate, normalise_protocol, resolve_endpoint
+from kplab.k8s.cluster import Cluster
+
+COLUMNS = ["from", "to", "port", "protocol", "allowed", "ingress", "egress", "policies"]
+
+
+@dataclass
+class _Side:
+    """Per-direction signatures: `subject[i]` for endpoints on the policed end, `peer[i]` for the other end."""
+
+    subject: np.ndarray
+    peer: np.ndarray
+    subject_sigs: list
+    peer_sigs: list
+
+
+def _ids(sigs: list) -> tuple[np.ndarray, list]:
+    table: dict = {}
+    ids = np.fromiter((table.setdefault(s, len(table)) for s in sigs), dtype=np.int64, count=len(sigs))
+    return ids, list(table)
+
+
+def _side(sel: PolicySelection, direction: str, ends: list[Endpoint], port: int, protocol: str) -> _Side:
+    pod_hits = sel.pod_peer_hits(direction)
+    subject_sigs, peer_sigs = [], []
+    for e in ends:
+        pod = e.pod if e.kind == "pod" else None
+        hits = frozenset(pod_hits[pod.key]) if pod is not None else frozenset(sel.peer_hits(direction, None, e.ip))
+        # Named ports resolve on the destination: the subject for ingress, the peer for egress.
+        named = frozenset(sel.named_port_hits(direction, pod, port, protocol))
+        if pod is None:
+            subject_sigs.append(None)  # not a pod: no policy applies on this side
+        else:
+            iso = tuple(sel.isolating[direction].get(pod.key, ()))
+            subject_sigs.append((iso, named if direction == INGRESS else frozenset()))
+        peer_sigs.append((hits, named if direction == EGRESS else frozenset()))
+    s_ids, s_table = _ids(subject_sigs)
+    p_ids, p_table = _ids(peer_sigs)
+    return _Side(s_ids, p_ids, s_table, p_table)
+
+
+def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: np.ndarray, peer_idx: np.ndarray,
+                  numeric: set) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    """allowed and a deciding-policies id for each pair, decided once per distinct signature pair.
+
+    Same rule as `verdict.decide`, in set form: a rule allows when it belongs to a policy isolating the subject,
+    one of its peers is the other end, and one of its ports (numeric, or named on the destination) matches.
+    """
+    n_peer = max(len(side.peer_sigs), 1)
+    codes = side.subject[subj_idx] * n_peer + side.peer[peer_idx]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    numeric_ok = frozenset((pi, ri) for pi, ri, _ in numeric)
+    subjects = []
+    for sig in side.subject_sigs:
+        if sig is None or not sig[0]:
+            subjects.append(None)
+            continue
+        isolating, named = sig
+        rules = frozenset((pi, ri) for pi in isolating for ri in range(len(sel.policies[pi].rules(direction))))
+        subjects.append((isolating, rules, frozenset((pi, ri) for pi, ri, _ in named)))
+    peers = [(frozenset((pi, ri) for pi, ri, _ in hits), frozenset((pi, ri) for pi, ri, _ in named))
+             for hits, named in side.peer_sigs]
+    allowed = np.empty(len(uniq), dtype=bool)
+    deciding: list[tuple[str, ...]] = []
+    for u, code in enumerate(uniq):
+        subject = subjects[int(code) // n_peer]
+        if subject is None:
+            allowed[u] = True
+            deciding.append(())
+            continue
+        isolating, rules, subject_named = subject
+        peer_rules, peer_named = peers[int(code) % n_peer]
+        ok = {r for r in rules & peer_rules if r in numeric_ok or r in subject_named or r in peer_named}
+        allowed[u] = bool(ok)
+        if ok:
+            winners = {pi for pi, _ in ok}
+            deciding.append(tuple(sel.policies[pi].key for pi in isolating if pi in winners))
+        else:
+            deciding.append(tuple(sel.policies[pi].key for pi in isolating))
+    return allowed[inverse], inverse, deciding
+
+
+def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | None = None,
+                dst: str | None = None, outside: list[str] | tuple[str, ...] = (), reasons: bool = False,
+                selection: PolicySelection | None = None) -> pd.DataFrame:
+    """Every pod (and each `outside` address) to every other, or only from `src` / to `dst`.
+
+    Columns: from, to, port, protocol, allowed, ingress, egress, policies (the policies that decided, ", "-joined);
+    with `reasons=True` also `reason` (evaluated pair by pair, so slower). A pod to itself and outside to
+    outside are left out: NetworkPolicy says nothing about either.
+    """
+    protocol = normalise_protocol(protocol)
+    sel = selection or PolicySelection.build(cluster)
+    pods = [resolve_endpoint(cluster, p.key) for p in sel.pods]
+    extra = [resolve_endpoint(cluster, a) for a in outside]
+    everyone = pods + [e for e in extra if e.text not in {p.text for p in pods}]
+    sources = [resolve_endpoint(cluster, src)] if src else everyone
+    targets = [resolve_endpoint(cluster, dst)] if dst else everyone
+    ends = list({e.text: e for e in sources + targets}.values())
+    position = {e.text: i for i, e in enumerate(ends)}
+    s_idx = np.array([position[e.text] for e in sources], dtype=np.int64)
+    d_idx = np.array([position[e.text] for e in targets], dtype=np.int64)
+    S = np.repeat(s_idx, len(d_idx))
+    D = np.tile(d_idx, len(s_idx))
+    is_pod = np.array([e.kind == "pod" for e in ends], dtype=bool)
+    keep = (S != D) & (is_pod[S] | is_pod[D])
+    S, D = S[keep], D[keep]
+
+    ingress_side = _side(sel, INGRESS, ends, port, protocol)
+    egress_side = _side(sel, EGRESS, ends, port, protocol)
+    ing_ok, ing_id, ing_names = _decide_pairs(sel, INGRESS, ingress_side, D, S, sel.numeric_port_hits(INGRESS, port, protocol))
+    eg_ok, eg_id, eg_names = _decide_pairs(sel, EGRESS, egress_side, S, D, sel.numeric_port_hits(EGRESS, port, protocol))
+
+    n_ing = max(len(ing_names), 1)
+    combo = eg_id.astype(np.int64) * n_ing + ing_id
+    uniq, inverse = np.unique(combo, return_inverse=True)
+    labels = [", ".join(dict.fromkeys(eg_names[int(c) // n_ing] + ing_names[int(c) % n_ing])) for c in uniq]
+    categories = list(dict.fromkeys(labels))
+    label_code = np.array([categories.index(label) for label in labels], dtype=np.int64)
+    names = [e.text for e in ends]  # unique: ends are keyed by text
+    frame = pd.DataFrame({
+        "from": pd.Categorical.from_codes(S, categories=names),
+        "to": pd.Categorical.from_codes(D, categories=names),
+        "port": np.full(len(S), port, dtype=np.int64),
+        "protocol": protocol,
+        "allowed": ing_ok & eg_ok,
+        "ingress": ing_ok,
+        "egress": eg_ok,
+        "policies": pd.Categorical.from_codes(label_code[inverse], categories=categories),
+    })
+    # A node's own pods always accept it (kubelet probes); rare, so those rows are simply re-evaluated.
+    node_rows = {i for i, s in enumerate(S) if ends[s].kind == "node"}
+    if node_rows or reasons:
+        frame["policies"] = frame["policies"].astype(object)
+        texts = [""] * len(frame)
+        for i in (range(len(frame)) if reasons else sorted(node_rows)):
+            v = evaluate(cluster, ends[S[i]].text, ends[D[i]].text, port, protocol, selection=sel)
+            frame.iat[i, 4], frame.iat[i, 5], frame.iat[i, 6] = v.allowed, v.ingress.allowed, v.egress.allowed
+            frame.iat[i, 7] = ", ".join(v.policies)
+            texts[i] = v.reason
+        if reasons:
+            frame["reason"] = texts
+    return frame
+
+
+def table_records(frame: pd.DataFrame) -> list[dict]:
+    """The CLI's JSON shape: {from, to, port, protocol, allowed, ingress, egress, policies: [...]} (+ reason)."""
+    out = []
+    for row in frame.itertuples(index=False):
+        d = {"from": str(row[0]), "to": str(row[1]), "port": int(row[2]), "protocol": str(row[3]),
+             "allowed": bool(row[4]), "ingress": bool(row[5]), "egress": bool(row[6]),
+             "policies": [p for p in str(row[7]).split(", ") if p]}
+        if len(row) > 8:
+            d["reason"] = row[8]
+        out.append(d)
+    return out
