@@ -343,7 +343,6 @@ def _as_trace(walked: Walked, packet, source: str, destination: str, dns: list[S
 def run_trace(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
               seed: int = 0, reply: bool = False) -> Trace:
     """One packet (and, with reply=True, its answer) from SRC to DST; outcomes enumerated on demand."""
-    from kplab.netfilter import SeededChooser, enumerate_outcomes
     from kplab.trace.address import resolve_destination, resolve_source
 
     protocol = protocol.lower()
@@ -353,6 +352,7 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
     if topology.is_outside(target.ip):
         topology.outside_host(target.ip)
     flags = "SYN" if protocol == "tcp" else None
+    from kplab.netfilter import SeededChooser, enumerate_outcomes
 
     def once(chooser) -> tuple[Trace, Session]:
         session = network.session()

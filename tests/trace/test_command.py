@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from kplab.cli import main
+
+MANIFEST = """\
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+spec: {podCIDR: 10.244.1.0/24}
+status: {addresses: [{type: InternalIP, address: 192.168.1.11}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-2}
+spec: {podCIDR: 10.244.2.0/24}
+status: {addresses: [{type: InternalIP, address: 192.168.1.12}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec: {nodeName: node-2, containers: [{name: web, image: nginx, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def test_unknown_source_is_an_error_without_output_file(manifest, tmp_path, capsys):
+    html = tmp_path / "t.html"
+    code = main(["trace", str(manifest), "--from", "default/nope", "--to", "default/web", "--html", str(html)])
+    err = capsys.readouterr().err
+    assert code == 1 and "--from default/nope" in err and "Traceback" not in err
+    assert not html.exists()
+
+
+def _engine():
+    pytest.importorskip("kplab.netfilter.stack", reason="the netfilter engine has not landed")
+    pytest.importorskip("kplab.kubeproxy.ruleset", reason="kube-proxy's rules have not landed")
+
+
+def test_json_nodeport_local(manifest, capsys):
+    _engine()
+    assert main(["trace", str(manifest), "--from", "203.0.113.7", "--to", "node-2:30080", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "ACCEPT"
+    assert data["outcomes"] == [{"probability": 1.0, "probability_fraction": "1", "verdict": "ACCEPT",
+                                 "delivered_to": "default/web", "source_seen": "203.0.113.7:43210",
+                                 "hops": ["203.0.113.7", "router", "node-2", "default/web"]}]
+    assert main(["trace", str(manifest), "--from", "203.0.113.7", "--to", "node-1:30080", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "DROP"
+    assert data["outcomes"][0]["delivered_to"] is None and data["outcomes"][0]["source_seen"] is None
+
+
+def test_text_and_html(manifest, tmp_path, capsys):
+    _engine()
+    html = tmp_path / "t.html"
+    assert main(["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--reply",
+                 "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("trace default/client -> default/web") and "reply:" in out and "outcomes:" in out
+    assert "<pre>" in html.read_text()
