@@ -95,10 +95,10 @@ def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: n
     return allowed[inverse], inverse, deciding
 
 
-def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | None = None,
-                dst: str | None = None, outside: list[str] | tuple[str, ...] = (), reasons: bool = False,
+def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | list[str] | None = None,
+                dst: str | list[str] | None = None, outside: list[str] | tuple[str, ...] = (), reasons: bool = False,
                 selection: PolicySelection | None = None) -> pd.DataFrame:
-    """Every pod (and each `outside` address) to every other, or only from `src` / to `dst`.
+    """Every pod (and each `outside` address) to every other, or only from `src` / to `dst` (one or a list).
 
     Columns: from, to, port, protocol, allowed, ingress, egress, policies (the policies that decided, ", "-joined);
     with `reasons=True` also `reason` (evaluated pair by pair, so slower). A pod to itself and outside to
@@ -109,8 +109,8 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
     pods = [resolve_endpoint(cluster, p.key) for p in sel.pods]
     extra = [resolve_endpoint(cluster, a) for a in outside]
     everyone = pods + [e for e in extra if e.text not in {p.text for p in pods}]
-    sources = [resolve_endpoint(cluster, src)] if src else everyone
-    targets = [resolve_endpoint(cluster, dst)] if dst else everyone
+    sources = [resolve_endpoint(cluster, x) for x in ([src] if isinstance(src, str) else src)] if src else everyone
+    targets = [resolve_endpoint(cluster, x) for x in ([dst] if isinstance(dst, str) else dst)] if dst else everyone
     ends = list({e.text: e for e in sources + targets}.values())
     position = {e.text: i for i, e in enumerate(ends)}
     s_idx = np.array([position[e.text] for e in sources], dtype=np.int64)
