@@ -51,6 +51,21 @@ class Connection:
         self.traces.append(trace)
         return trace
 
+    def stray(self, flags: str = "SYN,ACK") -> Trace:
+        """A packet from the server that conntrack cannot place (e.g. sent after its entry was lost).
+
+        Conntrack calls it INVALID; without a matching entry it would not be de-NATed and
+        would reach the client with the pod's own address, so kube-proxy's KUBE-FORWARD drops it.
+        """
+        if self.server_host is None:
+            raise ValueError("nothing has reached the server yet")
+        seen = self.server_view
+        pkt = _packet(seen.dst, seen.src, self.protocol, seen.dport, (seen.sport or 0) + 1, flags)
+        walked = self.session.walk(pkt, self.server_host, self.chooser)
+        trace = _as_trace(walked, pkt, self.server_host, self.src, [])
+        self.traces.append(trace)
+        return trace
+
     def conntrack(self, host: str) -> str:
         """That host's conntrack table, like `conntrack -L`."""
         return str(self.session.stack(host).conntrack)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from kplab.errors import KplabError
 from kplab.trace.host import Host
 from kplab.trace.topology import Topology
 from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
@@ -242,24 +241,17 @@ def _addr(ip: str, port: int | None) -> str:
 
 
 def _choose(chooser, n: int) -> int:
-    """One of n equally likely choices, asked of the engine's chooser so outcomes stay enumerable."""
+    """One of n equally likely next hops, asked of the engine's chooser so outcomes stay enumerable.
+
+    Asked like kube-proxy's statistic chain: take choice i with probability 1/(n-i).
+    """
+    from kplab.netfilter.probability import Probability
     if chooser is None or n <= 1:
         return 0
-    if hasattr(chooser, "choose_index"):
-        return chooser.choose_index(n)
-    # Like kube-proxy's statistic chain: take choice i with probability 1/(n-i).
     for i in range(n - 1):
-        if _take(chooser, Fraction(1, n - i)):
+        if chooser.choose(Probability.parse(f"{1 / (n - i):.10f}")):
             return i
     return n - 1
-
-
-def _take(chooser, probability: Fraction) -> bool:
-    for name in ("choose", "decide", "__call__"):
-        fn = getattr(chooser, name, None)
-        if fn is not None:
-            return bool(fn(probability))
-    raise KplabError("trace: the netfilter chooser has no way to make a random choice")
 
 
 def _drop_reason(walk, host: Host) -> str:

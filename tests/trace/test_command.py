@@ -54,8 +54,8 @@ def test_unknown_source_is_an_error_without_output_file(manifest, tmp_path, caps
 
 
 def _engine():
-    pytest.importorskip("kplab.netfilter.stack", reason="the netfilter engine has not landed")
-    pytest.importorskip("kplab.kubeproxy.ruleset", reason="kube-proxy's rules have not landed")
+    getattr(pytest.importorskip("kplab.netfilter"), "Stack", None) or pytest.skip("the netfilter engine (Stack) has not landed")
+    getattr(pytest.importorskip("kplab.kubeproxy"), "node_ruleset_text", None) or pytest.skip("kube-proxy's node_ruleset_text has not landed")
 
 
 def test_json_nodeport_local(manifest, capsys):

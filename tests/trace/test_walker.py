@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-pytest.importorskip("kplab.netfilter.stack", reason="the netfilter engine has not landed")
-pytest.importorskip("kplab.kubeproxy.ruleset", reason="kube-proxy's rules have not landed")
+pytest.importorskip("kplab.netfilter", reason="no engine").__dict__.get("Stack") or pytest.skip("the netfilter engine (Stack) has not landed", allow_module_level=True)
+pytest.importorskip("kplab.kubeproxy", reason="no kube-proxy").__dict__.get("node_ruleset_text") or pytest.skip("kube-proxy's node_ruleset_text has not landed", allow_module_level=True)
 
 from kplab.trace import Connection, network, trace  # noqa: E402
 
@@ -172,3 +172,12 @@ def test_connection_conntrack_states_and_invalid(cluster):
     assert any("ESTABLISHED" in " ".join(map(str, st)) for st in states[1:])
     assert traces[1].source_seen == "10.96.0.21:80"  # SYN-ACK comes back from the ClusterIP
     assert "10.96.0.21" in conn.conntrack("node-1")
+
+
+def test_stray_packet_is_invalid_and_dropped_by_kube_forward(cluster):
+    conn = Connection(network(cluster), CLIENT, WEB_B, port=8080)
+    assert conn.send("SYN").verdict == "ACCEPT"
+    t = conn.stray("SYN,ACK")
+    assert t.verdict == "DROP" and t.host_names == [WEB_B, "node-2"]
+    drop = [s for h, s in t.steps() if s.chain == "KUBE-FORWARD" and s.action == "DROP"]
+    assert drop and "INVALID" in drop[0].text
