@@ -1,0 +1,241 @@
+"""Connection tracking, like the kernel's nf_conntrack.
+
+A connection has an original tuple (as its first packet looked before any NAT) and a reply tuple (what a reply
+must look like, after NAT decided). NAT is decided once, on the first packet, by the nat chains; every later
+packet of the connection, in either direction, is rewritten from these two tuples without visiting the nat
+chains. A connection is added to the table ("confirmed") only when its first packet leaves the last hook
+accepted; a dropped first packet leaves nothing behind.
+
+Modelled: states NEW / ESTABLISHED / INVALID / UNTRACKED, the DNAT/SNAT status bits, [UNREPLIED] / [ASSURED],
+a simplified TCP state machine (SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT,
+CLOSE) and the kernel's default timeouts. Not modelled: TCP window tracking (out-of-window packets are the usual
+source of real INVALID packets), RELATED (ICMP errors, helpers), zones.
+
+`nf_conntrack_tcp_loose` (kernel default 1) decides what a TCP packet without SYN that fits no connection
+(a "stray ACK") is: with loose=1 the kernel picks the connection up mid-stream (ctstate NEW, TCP state
+ESTABLISHED); with loose=0 it is INVALID. FIN, RST and SYN,ACK never start a connection: always INVALID.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from kplab.netfilter.packet import Packet
+
+TCP_TIMEOUTS = {"SYN_SENT": 120, "SYN_RECV": 60, "ESTABLISHED": 432000, "FIN_WAIT": 120, "CLOSE_WAIT": 60,
+                "LAST_ACK": 30, "TIME_WAIT": 120, "CLOSE": 10}
+UDP_TIMEOUT, UDP_STREAM_TIMEOUT, ICMP_TIMEOUT = 30, 120, 30
+PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "icmpv6": 58}
+_ICMP_REPLY = {"echo-request": "echo-reply", "timestamp-request": "timestamp-reply"}
+
+
+@dataclass(frozen=True)
+class Tuple:
+    protocol: str
+    src: str
+    dst: str
+    sport: int | None = None
+    dport: int | None = None
+
+    @classmethod
+    def of(cls, packet: Packet) -> "Tuple":
+        if packet.has_ports:
+            return cls(packet.protocol, packet.src, packet.dst, packet.sport, packet.dport)
+        return cls(packet.protocol, packet.src, packet.dst)
+
+    def inverted(self) -> "Tuple":
+        return Tuple(self.protocol, self.dst, self.src, self.dport, self.sport)
+
+    def text(self) -> str:
+        text = f"src={self.src} dst={self.dst}"
+        if self.sport is not None:
+            text += f" sport={self.sport} dport={self.dport}"
+        return text
+
+
+@dataclass
+class Connection:
+    original: Tuple
+    reply: Tuple
+    tcp_state: str | None = None
+    seen_reply: bool = False
+    assured: bool = False
+    confirmed: bool = False
+    mark: int = 0
+    src_nat: bool = False  # IPS_SRC_NAT: the source was translated (ctstate SNAT)
+    dst_nat: bool = False  # IPS_DST_NAT: the destination was translated (ctstate DNAT)
+    nat_done_src: bool = False  # the kernel's "NAT initialised" per manip type: nat chains run only once
+    nat_done_dst: bool = False
+    expires: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def statuses(self) -> set[str]:
+        out = {"CONFIRMED"} if self.confirmed else set()
+        if self.seen_reply:
+            out.add("SEEN_REPLY")
+        if self.assured:
+            out.add("ASSURED")
+        return out or {"NONE"}
+
+    def timeout(self) -> int:
+        if self.original.protocol == "tcp":
+            return TCP_TIMEOUTS[self.tcp_state or "ESTABLISHED"]
+        if self.original.protocol == "udp":
+            return UDP_STREAM_TIMEOUT if self.seen_reply else UDP_TIMEOUT
+        return ICMP_TIMEOUT
+
+    def text(self, now: float = 0.0) -> str:
+        """One line of `conntrack -L`."""
+        proto = self.original.protocol
+        left = max(0, int(self.expires - now))
+        parts = [f"{proto:<8} {PROTO_NUMBERS.get(proto, 0)} {left}"]
+        if self.tcp_state:
+            parts.append(self.tcp_state)
+        parts.append(self.original.text())
+        if not self.seen_reply:
+            parts.append("[UNREPLIED]")
+        parts.append(self.reply.text())
+        if self.assured:
+            parts.append("[ASSURED]")
+        parts.append(f"mark={self.mark} use=1")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class Conntrack:
+    """The connection table of one host."""
+
+    def __init__(self, tcp_loose: bool = True):
+        self.tcp_loose = tcp_loose
+        self._by_tuple: dict[Tuple, tuple[Connection, bool]] = {}  # tuple -> (connection, is reply direction)
+        self.connections: list[Connection] = []
+        self.now = 0.0
+
+    def copy(self) -> "Conntrack":
+        return copy.deepcopy(self)
+
+    def expire(self, now: float) -> None:
+        self.now = now
+        for conn in [c for c in self.connections if c.expires <= now]:
+            self.remove(conn)
+
+    def remove(self, conn: Connection) -> None:
+        self.connections.remove(conn)
+        for t in (conn.original, conn.reply):
+            if self._by_tuple.get(t, (None,))[0] is conn:
+                del self._by_tuple[t]
+
+    def lookup(self, packet: Packet) -> tuple[Connection, bool] | None:
+        return self._by_tuple.get(_lookup_tuple(packet))
+
+    def tuple_taken(self, t: Tuple, by: Connection | None = None) -> bool:
+        found = self._by_tuple.get(t)
+        return found is not None and found[0] is not by
+
+    def confirm(self, conn: Connection, now: float) -> None:
+        if conn.confirmed:
+            return
+        conn.confirmed = True
+        conn.expires = now + conn.timeout()
+        self.connections.append(conn)
+        self._by_tuple[conn.original] = (conn, False)
+        self._by_tuple[conn.reply] = (conn, True)
+
+    def track(self, packet: Packet, now: float) -> tuple[Connection | None, bool, str, str]:
+        """Conntrack's view of a packet: (connection, reply direction?, ctstate, note).
+
+        A packet that can start a connection gets a new, unconfirmed Connection."""
+        self.expire(now)
+        found = self.lookup(packet)
+        flags = packet.flags
+        if found is not None:
+            conn, reply = found
+            if packet.protocol == "tcp" and not reply and "SYN" in flags and "ACK" not in flags \
+                    and conn.tcp_state in ("TIME_WAIT", "CLOSE"):
+                self.remove(conn)  # a new SYN reopens a closed connection
+                return self._new(packet, now)
+            note = _advance(conn, packet, reply)
+            if reply:
+                conn.seen_reply = True
+            conn.expires = now + conn.timeout()
+            if conn.confirmed is False:
+                state = "NEW"
+            elif reply or conn.seen_reply:
+                state = "ESTABLISHED"
+            else:
+                state = "NEW"
+            return conn, reply, state, note
+        return self._new(packet, now)
+
+    def _new(self, packet: Packet, now: float) -> tuple[Connection | None, bool, str, str]:
+        flags = packet.flags
+        tcp_state = None
+        if packet.protocol == "tcp":
+            if "RST" in flags or "FIN" in flags or ("SYN" in flags and "ACK" in flags):
+                return None, False, "INVALID", f"[{packet.tcp_flags}] fits no connection and cannot start one"
+            if "SYN" in flags:
+                tcp_state = "SYN_SENT"
+            elif self.tcp_loose:
+                tcp_state = "ESTABLISHED"
+            else:
+                return None, False, "INVALID", (f"[{packet.tcp_flags}] fits no connection and "
+                                                "nf_conntrack_tcp_loose=0 refuses to pick one up")
+        if packet.protocol.startswith("icmp") and packet.icmp_type not in _ICMP_REPLY:
+            return None, False, "INVALID", f"icmp {packet.icmp_type} fits no connection"
+        original = _lookup_tuple(packet)
+        reply = original.inverted()
+        conn = Connection(original, reply, tcp_state=tcp_state, expires=now)
+        note = "new connection"
+        if tcp_state == "ESTABLISHED":
+            note = "no SYN: picked up mid-stream (nf_conntrack_tcp_loose=1)"
+        return conn, False, "NEW", note
+
+    def __str__(self) -> str:
+        lines = [c.text(self.now) for c in self.connections]
+        lines.append(f"conntrack v1.4 (conntrack-tools): {len(self.connections)} flow entries have been shown.")
+        return "\n".join(lines)
+
+    def __len__(self) -> int:
+        return len(self.connections)
+
+    def __iter__(self):
+        return iter(self.connections)
+
+
+def _lookup_tuple(packet: Packet) -> Tuple:
+    t = Tuple.of(packet)
+    if packet.protocol.startswith("icmp") and packet.icmp_type in _ICMP_REPLY.values():
+        return t  # a reply is found through the connection's reply tuple
+    return t
+
+
+def _advance(conn: Connection, packet: Packet, reply: bool) -> str:
+    """The TCP state machine, simplified to the transitions a teaching trace shows."""
+    if packet.protocol != "tcp":
+        if packet.protocol == "udp" and not reply and conn.seen_reply:
+            conn.assured = True
+        return "reply direction" if reply else "original direction"
+    flags, state = packet.flags, conn.tcp_state
+    new = state
+    if "RST" in flags:
+        new = "CLOSE"
+    elif "SYN" in flags and "ACK" in flags and reply and state in ("SYN_SENT", "SYN_RECV"):
+        new = "SYN_RECV"
+    elif "FIN" in flags:
+        if state in ("SYN_RECV", "ESTABLISHED"):
+            new = "FIN_WAIT"
+        elif state in ("FIN_WAIT", "CLOSE_WAIT"):
+            new = "LAST_ACK"
+    elif "ACK" in flags:
+        if state == "SYN_RECV" and not reply:
+            new = "ESTABLISHED"
+            conn.assured = True
+        elif state == "FIN_WAIT":
+            new = "CLOSE_WAIT"
+        elif state == "LAST_ACK":
+            new = "TIME_WAIT"
+    conn.tcp_state = new
+    direction = "reply direction" if reply else "original direction"
+    return f"{direction}, TCP {state} -> {new}" if new != state else f"{direction}, TCP {state}"

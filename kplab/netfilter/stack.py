@@ -1,0 +1,562 @@
+"""One host's network stack: the netfilter hooks in the kernel's order, conntrack, NAT, recent lists.
+
+The three paths (hook priorities from the kernel: raw -300, conntrack -200, mangle -150, nat DST -100,
+filter 0, security 50, nat SRC 100, confirm last):
+
+- arriving for this host (`receive`, route local): raw PREROUTING, conntrack, mangle PREROUTING,
+  nat PREROUTING, routing, mangle INPUT, filter INPUT, security INPUT, nat INPUT, confirm;
+- forwarded (`receive`, route not local): raw PREROUTING, conntrack, mangle PREROUTING, nat PREROUTING,
+  routing, mangle FORWARD, filter FORWARD, security FORWARD, mangle POSTROUTING, nat POSTROUTING, confirm;
+- locally generated (`send`): routing, raw OUTPUT, conntrack, mangle OUTPUT, nat OUTPUT, filter OUTPUT,
+  security OUTPUT, re-routing, mangle POSTROUTING, nat POSTROUTING, confirm. A packet for one of the host's
+  own addresses then comes back in through `lo` (raw, mangle and nat PREROUTING, mangle, filter, security and
+  nat INPUT); it keeps its conntrack entry, as the kernel does for loopback, so nat chains are not run again.
+
+nat chains run only for a connection's first packet, once per manip type (destination at PREROUTING/OUTPUT,
+source at INPUT/POSTROUTING); otherwise conntrack rewrites the packet from the connection's tuples.
+Routing is the caller's: `route(packet) -> Route`.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kplab.errors import KplabError
+from kplab.netfilter.chooser import Chooser, SeededChooser
+from kplab.netfilter.conntrack import Connection, Conntrack, Tuple
+from kplab.netfilter.ipset import IPSets
+from kplab.netfilter.match import MatchContext
+from kplab.netfilter.packet import Packet, Route, join_host_port
+from kplab.netfilter.recent import RecentLists
+from kplab.netfilter.rule import Rule
+from kplab.netfilter.ruleset import Chain, Ruleset
+from kplab.netfilter.target import NatRange, apply_xmark
+
+DST_HOOKS = ("PREROUTING", "OUTPUT")
+
+
+@dataclass
+class Clock:
+    """Seconds since the stack was created; the caller advances it (conntrack timeouts, -m recent)."""
+    now: float = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Step:
+    kind: str  # "rule", "policy", "fall-off", "conntrack", "route", "nat"
+    table: str | None
+    chain: str | None
+    rule_number: int | None
+    rule_text: str | None
+    action: str  # "ACCEPT", "DROP", "REJECT", "RETURN", "jump X", "goto X", "DNAT", "MASQUERADE", "MARK", ...
+    before: Packet
+    after: Packet
+    hook: str | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.action
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def __str__(self) -> str:
+        where = f"{self.table} {self.chain}" if self.table else (self.hook or self.kind)
+        if self.rule_number is not None:
+            where += f" #{self.rule_number}"
+        text = f"{where}: {self.action}"
+        if self.note:
+            text += f" ({self.note})"
+        if self.changed:
+            text += f"  [{self.before} => {self.after}]"
+        return text
+
+
+@dataclass
+class Walk:
+    steps: list[Step]
+    verdict: str  # ACCEPT, DROP, REJECT
+    path: str  # input, forward, output
+    original: Packet
+    packet: Packet
+    route: Route | None
+    connection: Connection | None
+    ctstate: str
+    reject_with: str | None = None
+    in_iface: str | None = None
+    out_iface: str | None = None
+
+    @property
+    def dnat(self) -> str | None:
+        """The translated destination `ip:port`, when a DNAT (rule or conntrack) changed it."""
+        if (self.packet.dst, self.packet.dport) != (self.original.dst, self.original.dport):
+            return join_host_port(self.packet.dst, self.packet.dport)
+        return None
+
+    @property
+    def masqueraded(self) -> bool:
+        """True when MASQUERADE or SNAT (by rule or by conntrack) changed the source."""
+        return any(s.action in ("MASQUERADE", "SNAT") for s in self.steps) or \
+            (self.packet.src, self.packet.sport) != (self.original.src, self.original.sport)
+
+    @property
+    def rule_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.kind in ("rule", "policy", "fall-off")]
+
+    def deciding_step(self) -> Step | None:
+        """The step that gave the final verdict (None if every table let the packet through by policy)."""
+        for step in reversed(self.steps):
+            if step.action in ("DROP", "REJECT") or (step.kind in ("rule", "policy") and step.action == "ACCEPT"):
+                return step
+        return None
+
+    def __str__(self) -> str:
+        lines = [f"{self.path} path: {self.original}"]
+        lines += [f"  {s}" for s in self.steps]
+        lines.append(f"verdict {self.verdict}: {self.packet}")
+        return "\n".join(lines)
+
+
+class _Verdict(Exception):
+    pass
+
+
+class _State:
+    """The mutable state of one walk."""
+
+    def __init__(self, packet: Packet, chooser: Chooser, in_iface: str | None):
+        self.original = packet
+        self.packet = packet
+        self.steps: list[Step] = []
+        self.chooser = chooser
+        self.in_iface = in_iface
+        self.out_iface: str | None = None
+        self.conn: Connection | None = None
+        self.reply = False
+        self.ctstate = "UNTRACKED"
+        self.untracked = False
+        self.route: Route | None = None
+        self.reject_with: str | None = None
+
+
+class Stack:
+    def __init__(self, ruleset: Ruleset, local_ips: list[str] | tuple[str, ...] = (),
+                 interfaces: dict[str, list[str]] | None = None,
+                 route: Callable[[Packet], Route] | None = None, ipsets: IPSets | None = None,
+                 ip_forward: bool = True, tcp_loose: bool = True, fast_path: bool = True):
+        self.ruleset = ruleset
+        self.interfaces = dict(interfaces or {})
+        self.local_ips = {str(ipaddress.ip_address(a)) for a in local_ips}
+        for addresses in self.interfaces.values():
+            for a in addresses:
+                self.local_ips.add(str(ipaddress.ip_interface(a).ip))
+        self.route = route or self._default_route
+        self.ipsets = ipsets or IPSets()
+        self.ip_forward = ip_forward
+        self.fast_path = fast_path
+        self.conntrack = Conntrack(tcp_loose=tcp_loose)
+        self.recent = RecentLists()
+        self.clock = Clock()
+        self.nth_counters: dict[int, int] = {}
+        self._broadcasts = {str(ipaddress.ip_interface(a).network.broadcast_address)
+                            for addrs in self.interfaces.values() for a in addrs
+                            if ipaddress.ip_interface(a).version == 4 and ipaddress.ip_interface(a).network.prefixlen < 31}
+
+    # ------------------------------------------------------------------ state
+    def copy(self) -> "Stack":
+        other = copy.copy(self)
+        other.conntrack = self.conntrack.copy()
+        other.recent = self.recent.copy()
+        other.clock = Clock(self.clock.now)
+        other.nth_counters = dict(self.nth_counters)
+        return other
+
+    def next_nth_count(self, rule: Rule) -> int:
+        count = self.nth_counters.get(id(rule), 0)
+        self.nth_counters[id(rule)] = count + 1
+        return count
+
+    def is_local(self, address: str) -> bool:
+        return "LOCAL" in self.address_types(address)
+
+    def address_types(self, address: str) -> set[str]:
+        """addrtype's view: the route type of the address in this host's routing tables."""
+        ip = ipaddress.ip_address(address)
+        if str(ip) in self.local_ips or ip.is_loopback:
+            return {"LOCAL"}
+        if ip.is_unspecified:
+            return {"UNSPEC"}
+        if ip.is_multicast:
+            return {"MULTICAST"}
+        if str(ip) == "255.255.255.255" or str(ip) in self._broadcasts:
+            return {"BROADCAST"}
+        return {"UNICAST"}
+
+    def primary_address(self, iface: str | None, version: int = 4) -> str | None:
+        for a in self.interfaces.get(iface or "", []):
+            ip = ipaddress.ip_interface(a).ip
+            if ip.version == version:
+                return str(ip)
+        if iface == "lo":
+            return "127.0.0.1" if version == 4 else "::1"
+        return None
+
+    def _default_route(self, packet: Packet) -> Route:
+        if self.is_local(packet.dst):
+            return Route(local=True, out_iface="lo")
+        version = ipaddress.ip_address(packet.dst).version
+        for name, addresses in self.interfaces.items():
+            for a in addresses:
+                iface = ipaddress.ip_interface(a)
+                if iface.version == version and iface.ip in iface.network and \
+                        ipaddress.ip_address(packet.dst) in iface.network and name != "lo":
+                    return Route(local=False, out_iface=name, src=str(iface.ip))
+        default = next((n for n in self.interfaces if n != "lo"), "eth0")
+        return Route(local=False, out_iface=default, src=self.primary_address(default, version))
+
+    # ------------------------------------------------------------------ walks
+    def receive(self, packet: Packet, in_iface: str, chooser: Chooser | None = None) -> Walk:
+        """A packet arriving on `in_iface`: PREROUTING, then INPUT (for this host) or FORWARD and POSTROUTING."""
+        st = _State(packet, chooser or SeededChooser(0), in_iface)
+        path = "input"
+        try:
+            self._prerouting(st, track=True)
+            st.route = self._route(st, "routing decision")
+            if st.route.local:
+                self._input(st)
+            else:
+                path = "forward"
+                st.out_iface = st.route.out_iface
+                if not self.ip_forward:
+                    self._step(st, "route", None, None, None, None, "DROP", note="net.ipv4.ip_forward=0")
+                    raise _Verdict("DROP")
+                for table in ("mangle", "filter", "security"):
+                    self._hook(st, table, "FORWARD")
+                self._postrouting(st)
+            verdict = "ACCEPT"
+        except _Verdict as v:
+            verdict = str(v)
+        return self._finish(st, verdict, path)
+
+    def send(self, packet: Packet, chooser: Chooser | None = None) -> Walk:
+        """A packet this host generates: OUTPUT and POSTROUTING (then INPUT via lo when it is for this host)."""
+        st = _State(packet, chooser or SeededChooser(0), None)
+        try:
+            st.route = self._route(st, "routing decision")
+            st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
+            self._hook(st, "raw", "OUTPUT")
+            self._track(st, "OUTPUT")
+            self._hook(st, "mangle", "OUTPUT")
+            self._nat_hook(st, "OUTPUT")
+            for table in ("filter", "security"):
+                self._hook(st, table, "OUTPUT")
+            if (st.packet.dst, st.packet.mark) != (packet.dst, packet.mark):
+                st.route = self._route(st, "re-routing (destination or mark changed)")
+                st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
+            self._postrouting(st)
+            if st.route.local:
+                st.in_iface = "lo"
+                self._step(st, "route", None, None, None, None, "loopback", note="back in through lo")
+                self._prerouting(st, track=False)
+                self._input(st)
+            verdict = "ACCEPT"
+        except _Verdict as v:
+            verdict = str(v)
+        return self._finish(st, verdict, "output")
+
+    def _prerouting(self, st: _State, track: bool) -> None:
+        self._hook(st, "raw", "PREROUTING")
+        if track:
+            self._track(st, "PREROUTING")
+        self._hook(st, "mangle", "PREROUTING")
+        self._nat_hook(st, "PREROUTING")
+
+    def _input(self, st: _State) -> None:
+        for table in ("mangle", "filter", "security"):
+            self._hook(st, table, "INPUT")
+        self._nat_hook(st, "INPUT")
+        self._confirm(st)
+
+    def _postrouting(self, st: _State) -> None:
+        self._hook(st, "mangle", "POSTROUTING")
+        self._nat_hook(st, "POSTROUTING")
+        self._confirm(st)
+
+    def _finish(self, st: _State, verdict: str, path: str) -> Walk:
+        return Walk(st.steps, verdict, path, st.original, st.packet, st.route, st.conn, st.ctstate,
+                    st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface)
+
+    def _route(self, st: _State, what: str) -> Route:
+        route = self.route(st.packet)
+        where = "local delivery" if route.local else f"out {route.out_iface}" + (
+            f" via {route.gateway}" if route.gateway else "")
+        self._step(st, "route", None, None, None, None, "local" if route.local else "forward",
+                   note=f"{what}: {where}")
+        return route
+
+    def _step(self, st: _State, kind: str, table: str | None, chain: str | None, number: int | None,
+              text: str | None, action: str, before: Packet | None = None, note: str = "",
+              hook: str | None = None) -> None:
+        st.steps.append(Step(kind, table, chain, number, text, action, before or st.packet, st.packet, hook, note))
+
+    # ------------------------------------------------------------------ conntrack
+    def _track(self, st: _State, hook: str) -> None:
+        if st.untracked:
+            st.ctstate = "UNTRACKED"
+            self._step(st, "conntrack", None, None, None, None, "UNTRACKED", hook=hook, note="NOTRACK in raw")
+            return
+        conn, reply, state, note = self.conntrack.track(st.packet, self.clock.now)
+        st.conn, st.reply, st.ctstate = conn, reply, state
+        self._step(st, "conntrack", None, None, None, None, state, hook=hook, note=note)
+        if state == "INVALID":
+            st.conn = None
+
+    def _confirm(self, st: _State) -> None:
+        if st.conn is not None and not st.conn.confirmed:
+            self.conntrack.confirm(st.conn, self.clock.now)
+            self._step(st, "conntrack", None, None, None, None, "confirm", note=st.conn.text(self.clock.now))
+
+    def _translate(self, st: _State, hook: str) -> None:
+        """Conntrack's NAT for packets whose NAT is already decided: make the packet fit the other direction's
+        tuple (destination at PREROUTING/OUTPUT, source at INPUT/POSTROUTING)."""
+        conn = st.conn
+        if conn is None:
+            return
+        target = (conn.original if st.reply else conn.reply).inverted()
+        p = st.packet
+        if hook in DST_HOOKS:
+            new = p.replace(dst=target.dst, dport=target.dport if p.has_ports else p.dport)
+        else:
+            new = p.replace(src=target.src, sport=target.sport if p.has_ports else p.sport)
+        if new != p:
+            before = st.packet
+            st.packet = new
+            which = "destination" if hook in DST_HOOKS else "source"
+            self._step(st, "nat", None, None, None, None, "conntrack NAT", before=before, hook=hook,
+                       note=f"{which} rewritten from the connection's tuples (nat chains not run)")
+
+    # ------------------------------------------------------------------ tables
+    def _nat_hook(self, st: _State, hook: str) -> None:
+        conn = st.conn
+        dst_manip = hook in DST_HOOKS
+        done = conn is not None and (conn.nat_done_dst if dst_manip else conn.nat_done_src)
+        if conn is not None and not st.reply and st.ctstate == "NEW" and not done:
+            self._hook(st, "nat", hook)
+            if dst_manip:
+                conn.nat_done_dst = True
+            else:
+                conn.nat_done_src = True
+        self._translate(st, hook)
+
+    def _hook(self, st: _State, table_name: str, hook: str) -> None:
+        table = self.ruleset.tables.get(table_name)
+        if table is None or hook not in table.chains:
+            return
+        chain = table.chains[hook]
+        if not chain.rules and chain.policy == "ACCEPT":
+            return
+        verdict = self._run_chain(st, table_name, chain, hook)
+        if verdict in ("DROP", "REJECT"):
+            raise _Verdict(verdict)
+
+    def _run_chain(self, st: _State, table_name: str, start: Chain, hook: str) -> str:
+        table = self.ruleset.tables[table_name]
+        ctx = MatchContext(st.packet, st.in_iface or "", st.out_iface or "", st.conn, st.ctstate, st.reply,
+                           self, st.chooser)
+        frames: list[tuple[Chain, list[int], int]] = []
+        chain = start
+        cands = self._candidates(chain, st.packet.dst)
+        k = 0
+        while True:
+            if k >= len(cands):
+                if chain.builtin:
+                    self._step(st, "policy", table_name, chain.name, None, None, chain.policy, hook=hook)
+                    return chain.policy
+                self._step(st, "fall-off", table_name, chain.name, None, None, "RETURN", hook=hook,
+                           note="end of chain: back to the calling chain")
+                chain, cands, k = frames.pop()
+                continue
+            i = cands[k]
+            k += 1
+            rule = chain.rules[i]
+            ctx.packet = st.packet
+            ctx.conn = st.conn
+            ctx.decisions = []
+            if not rule.matches_packet(ctx):
+                continue
+            note = "; ".join(ctx.decisions)
+            target = rule.target
+            number = i + 1
+            if target is None:
+                self._step(st, "rule", table_name, chain.name, number, rule.display, "continue", hook=hook,
+                           note=note or "no target: counters only")
+                continue
+            if rule.jumps_to_chain:
+                nxt = table.chains.get(target)
+                if nxt is None:
+                    raise KplabError(f"{self.ruleset.source}:{rule.line}: chain {target} does not exist")
+                self._step(st, "rule", table_name, chain.name, number, rule.display,
+                           ("goto " if rule.goto else "jump ") + target, hook=hook, note=note)
+                if not rule.goto:
+                    frames.append((chain, cands, k))
+                chain, cands, k = nxt, self._candidates(nxt, st.packet.dst), 0
+                continue
+            if target == "RETURN":
+                self._step(st, "rule", table_name, chain.name, number, rule.display, "RETURN", hook=hook, note=note)
+                if not frames:
+                    self._step(st, "policy", table_name, start.name, None, None, start.policy, hook=hook,
+                               note="RETURN from a built-in chain: the policy decides")
+                    return start.policy
+                chain, cands, k = frames.pop()
+                continue
+            result = self._target(st, table_name, chain, number, rule, hook, note)
+            if result is not None:
+                return result
+
+    def _candidates(self, chain: Chain, dst: str) -> list[int]:
+        if not self.fast_path:
+            return list(range(len(chain.rules)))
+        index = chain.index()
+        if index.linear:
+            return index.generic
+        return index.candidates(dst)
+
+    def _target(self, st: _State, table: str, chain: Chain, number: int, rule: Rule, hook: str,
+                note: str) -> str | None:
+        """Apply a built-in target. Returns the verdict for terminating targets, None to continue."""
+        target = rule.target
+        opts = {o.name: o for o in rule.target_options}
+        before = st.packet
+
+        def step(action: str, extra: str = "") -> None:
+            self._step(st, "rule", table, chain.name, number, rule.display, action, before=before, hook=hook,
+                       note="; ".join(x for x in (note, extra) if x))
+
+        if target in ("ACCEPT", "DROP"):
+            step(target)
+            return target
+        if target == "REJECT":
+            st.reject_with = opts["--reject-with"].values[0]
+            step("REJECT", f"--reject-with {st.reject_with}")
+            return "REJECT"
+        if target == "MARK":
+            st.packet = st.packet.replace(mark=apply_xmark(st.packet.mark, opts["--set-xmark"]))
+            step("MARK", f"mark {before.mark:#x} -> {st.packet.mark:#x}")
+            return None
+        if target == "CONNMARK":
+            return self._connmark(st, opts, step)
+        if target in ("LOG", "NFLOG", "TRACE"):
+            prefix = opts.get("--log-prefix") or opts.get("--nflog-prefix")
+            step(target, f"logged{' with prefix ' + repr(prefix.values[0]) if prefix else ''}; continues")
+            return None
+        if target in ("NOTRACK", "CT"):
+            if target == "NOTRACK" or "--notrack" in opts:
+                if table != "raw":
+                    raise KplabError(f"{self.ruleset.source}:{rule.line}: {target} only works in the raw table")
+                st.untracked = True
+                step(target, "packet will not be tracked")
+            else:
+                step(target, "conntrack zone (not modelled)")
+            return None
+        if target in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
+            return self._nat_target(st, table, target, opts, rule, hook, step)
+        raise KplabError(f"{self.ruleset.source}:{rule.line}: target {target} is not modelled")
+
+    def _connmark(self, st: _State, opts: dict, step) -> None:
+        conn = st.conn
+        if "--set-xmark" in opts:
+            if conn is not None:
+                conn.mark = apply_xmark(conn.mark, opts["--set-xmark"])
+            step("CONNMARK", f"connection mark {conn.mark:#x}" if conn else "no connection")
+            return None
+        nfmask = int(opts["--nfmask"].values[0], 0)
+        ctmask = int(opts["--ctmask"].values[0], 0)
+        if conn is None:
+            step("CONNMARK", "no connection")
+        elif "--save-mark" in opts:
+            conn.mark = (conn.mark & ~ctmask) ^ (st.packet.mark & nfmask)
+            step("CONNMARK", f"saved packet mark into connection: {conn.mark:#x}")
+        else:
+            st.packet = st.packet.replace(mark=((st.packet.mark & ~nfmask) ^ (conn.mark & ctmask)) & 0xFFFFFFFF)
+            step("CONNMARK", f"restored connection mark to packet: {st.packet.mark:#x}")
+        return None
+
+    def _nat_target(self, st: _State, table: str, target: str, opts: dict, rule: Rule, hook: str, step) -> str:
+        where = f"{self.ruleset.source}:{rule.line}"
+        if table != "nat":
+            raise KplabError(f"{where}: {target} is only valid in the nat table")
+        conn = st.conn
+        if conn is None:
+            raise KplabError(f"{where}: {target} reached without a connection")
+        p = st.packet
+        version = ipaddress.ip_address(p.dst).version
+        if target in ("DNAT", "REDIRECT"):
+            if hook not in DST_HOOKS:
+                raise KplabError(f"{where}: {target} is only valid in PREROUTING and OUTPUT (reached from {hook})")
+            if target == "DNAT":
+                nat = NatRange.parse(opts["--to-destination"].values[0])
+                new_ip = nat.first_ip or p.dst
+                new_port = nat.first_port if nat.first_port is not None else p.dport
+            else:
+                new_ip = "127.0.0.1" if hook == "OUTPUT" and version == 4 else (
+                    "::1" if hook == "OUTPUT" else self.primary_address(st.in_iface, version))
+                if new_ip is None:
+                    step("DROP", f"REDIRECT: {st.in_iface} has no address")
+                    return "DROP"
+                ports = opts.get("--to-ports")
+                new_port = int(ports.values[0].split("-")[0]) if ports else p.dport
+            new = p.replace(dst=new_ip, dport=new_port if p.has_ports else p.dport)
+            conn.reply = Tuple(conn.reply.protocol, new.dst, conn.reply.dst,
+                               new.dport if p.has_ports else None, conn.reply.dport)
+            if new != p:
+                conn.dst_nat = True
+            st.packet = new
+            step(target, f"to {join_host_port(new.dst, new.dport)}")
+            return "ACCEPT"
+        if hook in DST_HOOKS:
+            raise KplabError(f"{where}: {target} is only valid in POSTROUTING and INPUT (reached from {hook})")
+        extra = ""
+        if target == "SNAT":
+            nat = NatRange.parse(opts["--to-source"].values[0])
+            new_ip = nat.first_ip or p.src
+            port_range = (nat.first_port, nat.last_port) if nat.first_port is not None else None
+        else:
+            new_ip = self.primary_address(st.out_iface, version)
+            if new_ip is None:
+                step("DROP", f"MASQUERADE: {st.out_iface} has no {'IPv6' if version == 6 else 'IPv4'} address")
+                return "DROP"
+            ports = opts.get("--to-ports")
+            port_range = tuple(int(x) for x in (ports.values[0].split("-") * 2)[:2]) if ports else None
+            extra = f"source = primary address of {st.out_iface}"
+        if "--random-fully" in opts:
+            extra += "; --random-fully: the kernel would pick a random source port, kplab keeps it unless it clashes"
+        new_port = self._free_port(conn, new_ip, p, port_range)
+        new = p.replace(src=new_ip, sport=new_port if p.has_ports else p.sport)
+        conn.reply = Tuple(conn.reply.protocol, conn.reply.src, new.src, conn.reply.sport,
+                           new.sport if p.has_ports else None)
+        if new != p:
+            conn.src_nat = True
+        st.packet = new
+        step(target, "; ".join(x for x in (f"from {join_host_port(new.src, new.sport)}", extra) if x))
+        return "ACCEPT"
+
+    def _free_port(self, conn: Connection, new_ip: str, p: Packet, port_range: tuple | None) -> int | None:
+        """Keep the source port unless another connection already owns the resulting reply tuple (the kernel's
+        nf_nat_used_tuple check), then take the next free one in the range (1024-65535 by default)."""
+        if not p.has_ports:
+            return p.sport
+        lo, hi = port_range if port_range else (1024, 65535)
+        first = p.sport if (port_range is None or lo <= (p.sport or 0) <= hi) else lo
+        for port in itertools.chain([first], (x for x in range(lo, hi + 1) if x != first)):
+            reply = Tuple(conn.reply.protocol, conn.reply.src, new_ip, conn.reply.sport, port)
+            if not self.conntrack.tuple_taken(reply, conn):
+                return port
+        return first
