@@ -38,7 +38,8 @@ from kplab.netfilter.packet import Packet, Route
 from kplab.netfilter.probability import Probability
 from kplab.netfilter.ruleset import Chain, Ruleset, Table, parse_ruleset
 from kplab.netfilter.stack import Clock, Stack, Step, Walk
+from kplab.netfilter.verdict import kube_proxy_verdict
 
 __all__ = ["Chain", "Chooser", "Clock", "Connection", "Conntrack", "IPSets", "Packet", "Probability", "Route",
-           "Ruleset", "SeededChooser", "Stack", "Step", "Table", "Walk", "enumerate_outcomes", "parse_ipsets",
-           "parse_ruleset"]
+           "Ruleset", "SeededChooser", "Stack", "Step", "Table", "Walk", "enumerate_outcomes", "kube_proxy_verdict",
+           "parse_ipsets", "parse_ruleset"]
