@@ -245,7 +245,7 @@ class Topology:
                 if port.kind == "bridge-port" and port.master == iface.name and port.peer:
                     pod_host, pod_iface = port.peer
                     if nexthop in self.hosts[pod_host].interfaces[pod_iface].ips:
-                        return Peer(pod_host, pod_iface, port=port.name)
+                        return Peer(pod_host, pod_iface)
             return None
         if iface.kind == "ethernet":
             target = self.lan.get(nexthop)

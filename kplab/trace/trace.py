@@ -175,7 +175,7 @@ class Trace:
                 n += 1
                 lines.append(f"  {n:>3}. {step}")
         lines.append(f"=> {self.verdict}" + (f" delivered to {self.delivered_to}, source seen {self.source_seen}"
-                                             if self.delivered_to else "") + (f": {self.reason}" if self.reason else ""))
+                                             if self.delivered_to else "") + (f": {self.reason}" if self.reason and not self.delivered_to else ""))
         if self.reply is not None:
             lines.append("")
             lines.append("reply:")

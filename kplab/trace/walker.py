@@ -261,8 +261,10 @@ def _drop_reason(walk, host: Host) -> str:
             text = getattr(step, "rule_text", None) or ""
             chain = getattr(step, "chain", None)
             table = getattr(step, "table", None)
-            where = f"{table}/{chain}" if chain else ""
-            return f"dropped on {host.name} by {where} {text}".strip()
+            note = getattr(step, "note", "") or ""
+            if not text:
+                return f"dropped on {host.name}: {note or 'by ' + (table or '') + '/' + (chain or '')}"
+            return f"dropped on {host.name} by {table}/{chain} {text}"
     if not host.ip_forward and getattr(walk, "path", None) == "forward":
         return f"dropped on {host.name}: ip_forward=0, so the host does not forward packets"
     return f"dropped on {host.name}"
@@ -286,14 +288,17 @@ def _steps_from(walk, host: Host, session: Session) -> list[Step]:
             text = str(entry).splitlines()[0] if entry is not None else f"no route to {target}"
             if entry is not None and entry.comment:
                 text += f"  # {entry.comment}"
+            note = getattr(s, "note", "") or ""
             out.append(Step("route", text, action=action or ("local" if entry and entry.kind == "local" else "forward"),
-                            diff=diff))
+                            diff=diff, note=note if action == "DROP" or "re-routing" in note else ""))
             continue
         if kind in ("policy", "fall-off"):
             out.append(Step("rule", text or f":{chain} policy", action=action, table=table, chain=chain,
                             rule_number=number, diff=diff, note="chain policy" if kind == "policy" else "end of chain"))
             continue
-        if kind == "rule" and chain and chain.startswith("cali"):
+        if kind == "rule" and diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
+            kind = "nat"  # a NAT target that rewrote the packet
+        elif kind == "rule" and chain and chain.startswith("cali"):
             kind = "policy"
         if kind not in ("rule", "conntrack", "nat", "policy"):
             kind = "rule"

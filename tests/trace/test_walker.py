@@ -181,3 +181,22 @@ def test_stray_packet_is_invalid_and_dropped_by_kube_forward(cluster):
     assert t.verdict == "DROP" and t.host_names == [WEB_B, "node-2"]
     drop = [s for h, s in t.steps() if s.chain == "KUBE-FORWARD" and s.action == "DROP"]
     assert drop and "INVALID" in drop[0].text
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "data"
+
+
+def test_article_pod_to_cluster_ip_reply_from_cluster_ip():
+    from kplab.k8s import load_cluster
+    cluster = load_cluster(DATA / "article")
+    svc = cluster.services["default/frontend"]
+    client = sorted(k for k, p in cluster.pods.items() if p.node_name == "minikube" and p.ip
+                    and not p.host_network and k.startswith("default/"))[0]
+    t = cluster.trace(client, "default/frontend", reply=True)
+    outcomes = t.outcomes()
+    assert sorted(o.trace.packet_delivered.dst for o in outcomes) == ["10.244.120.102", "10.244.120.103"]
+    assert all(o.probability == Fraction(1, 2) for o in outcomes)
+    for o in outcomes:
+        assert o.hops[:3] == [client, "minikube", "minikube-m02"]
+        assert o.source_seen == f"{cluster.pods[client].ip}:43210"
+    assert t.reply.source_seen == f"{svc.cluster_ip}:80"
