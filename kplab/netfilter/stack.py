@@ -382,6 +382,9 @@ class Stack:
                     return chain.policy
                 self._step(st, "fall-off", table_name, chain.name, None, None, "RETURN", hook=hook,
                            note="end of chain: back to the calling chain")
+                if not frames:  # reached by -g from the built-in chain: its policy decides (the kernel's underflow)
+                    self._step(st, "policy", table_name, start.name, None, None, start.policy, hook=hook)
+                    return start.policy
                 chain, cands, k = frames.pop()
                 continue
             i = cands[k]
