@@ -112,18 +112,24 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
         raise KplabError(f"--to {spec}: DNS names need kplab.dns ({e})") from None
     answer = resolve(cluster, name, from_namespace=namespace)
     steps: list[Step] = []
-    a_records = list(getattr(answer, "addresses", None) or getattr(answer, "a", None) or [])
-    cname = getattr(answer, "cname", None)
-    fqdn = getattr(answer, "name", name)
+    records = list(getattr(answer, "records", []) or [])
+    a_records = [r.value for r in records if r.type == "A"]
+    cname = next((r.value.rstrip(".") for r in records if r.type == "CNAME"), None)
+    fqdn = (answer.name or name).rstrip(".")
+    if getattr(answer, "rcode", "") == "FORWARDED" and not records:
+        cname = name  # not a cluster name: CoreDNS forwards it upstream
+        steps.append(Step("dns", f"{name}: not in {cluster.settings.dns_domain}, forwarded upstream",
+                          action="forward"))
     if a_records:
         listing = ", ".join(a_records)
         steps.append(Step("dns", f"{fqdn}. A {listing}", action="resolved",
                           note="the client connects to the first address" if len(a_records) > 1 else ""))
         ip = a_records[0]
     elif cname:
-        steps.append(Step("dns", f"{fqdn}. CNAME {cname}.", action="CNAME",
-                          note="an ExternalName Service is only a DNS alias: no rules, no proxying"))
-        if depth < 4 and cname.rstrip(".") != name.rstrip("."):
+        if cname != name:
+            steps.append(Step("dns", f"{fqdn}. CNAME {cname}.", action="CNAME",
+                              note="an ExternalName Service is only a DNS alias: no rules, no proxying"))
+        if depth < 4 and cname != name:
             inner = None
             try:
                 inner = _from_dns(cluster, topology, cname.rstrip("."), port, protocol, namespace, spec, depth + 1)
@@ -136,10 +142,13 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
                           note="outside name: kplab does not model public DNS and uses a TEST-NET-2 stand-in address"))
     else:
         raise KplabError(f"--to {spec}: DNS has no A or CNAME record for {name}")
-    if port is None:
-        for srv in getattr(answer, "srv", None) or []:
-            port = getattr(srv, "port", None)
-            if port:
+    if port is None and a_records:
+        srv = resolve(cluster, fqdn, from_namespace=namespace, qtype="SRV")
+        for record in getattr(srv, "records", []) or []:
+            if record.type == "SRV":
+                port = int(record.value.split()[2])
+                steps.append(Step("dns", f"{fqdn}. SRV {record.value}", action="port",
+                                  note="no --port given: the port comes from the SRV record"))
                 break
     return Destination(ip, _need_port(port, spec), spec, steps)
 

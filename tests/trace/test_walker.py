@@ -200,3 +200,25 @@ def test_article_pod_to_cluster_ip_reply_from_cluster_ip():
         assert o.hops[:3] == [client, "minikube", "minikube-m02"]
         assert o.source_seen == f"{cluster.pods[client].ip}:43210"
     assert t.reply.source_seen == f"{svc.cluster_ip}:80"
+
+
+def test_dns_cluster_ip_name_resolves_to_the_vip_then_dnat(cluster):
+    t = trace(cluster, CLIENT, "web", port=80)
+    assert [s.text for s in t.dns] == ["web.default.svc.cluster.local. A 10.96.0.10"]
+    assert t.packet.dst == "10.96.0.10"
+    assert [c[:3] for c in nat(t) if c[1] == "dst"] == [("node-1", "dst", "10.96.0.10")]
+
+
+def test_dns_headless_name_gives_pod_ips_and_no_nat(cluster):
+    t = trace(cluster, CLIENT, "web-headless.default.svc.cluster.local", port=8080)
+    assert t.dns[0].text == "web-headless.default.svc.cluster.local. A 10.244.1.10, 10.244.2.10"
+    assert t.packet.dst == "10.244.1.10" and t.delivered_to == WEB_A
+    assert nat(t) == [] and t.source_seen == "10.244.1.5:43210"
+    assert [o.delivered_to for o in t.outcomes()] == [WEB_A]  # no load balancing by rules
+
+
+def test_dns_external_name_is_a_cname(cluster):
+    t = trace(cluster, CLIENT, "ext", port=5432)
+    assert t.dns[0].action == "CNAME" and t.dns[0].text == "ext.default.svc.cluster.local. CNAME db.example.com."
+    assert t.host_names[:3] == [CLIENT, "node-1", "router"] and t.delivered_to == t.packet.dst
+    assert ("node-1", "src", "10.244.1.5", "192.168.1.11") in nat(t)  # leaves the cluster like any outside name
