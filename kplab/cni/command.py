@@ -8,7 +8,7 @@ import pandas as pd
 
 from kplab.cni.reach import reach_table, table_records
 from kplab.cni.selection import PolicySelection
-from kplab.cni.verdict import normalise_protocol, resolve_endpoint
+from kplab.cni.verdict import normalise_protocol, resolve_endpoint, resolve_endpoints
 from kplab.errors import KplabError
 
 
@@ -19,7 +19,7 @@ def _frames(cluster, args, selection) -> list[pd.DataFrame]:
         return [reach_table(cluster, args.port, protocol, src=args.src, dst=args.dst, outside=outside,
                             reasons=True, selection=selection)]
     # No --port: probe each destination pod on the ports it declares (80/<protocol> when it declares none).
-    targets = [args.dst] if args.dst else [p.key for p in selection.pods] + outside
+    targets = [e.text for e in resolve_endpoints(cluster, args.dst)] if args.dst else [p.key for p in selection.pods] + outside
     groups: dict[tuple[int, str], list[str]] = {}
     for t in targets:
         end = resolve_endpoint(cluster, t)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from kplab.cni.policy import EGRESS, INGRESS
 from kplab.cni.selection import PolicySelection
-from kplab.cni.verdict import Endpoint, evaluate, normalise_protocol, resolve_endpoint
+from kplab.cni.verdict import Endpoint, evaluate, normalise_protocol, resolve_endpoint, resolve_endpoints
 from kplab.k8s.cluster import Cluster
 
 COLUMNS = ["from", "to", "port", "protocol", "allowed", "ingress", "egress", "policies"]
@@ -109,8 +109,8 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
     pods = [resolve_endpoint(cluster, p.key) for p in sel.pods]
     extra = [resolve_endpoint(cluster, a) for a in outside]
     everyone = pods + [e for e in extra if e.text not in {p.text for p in pods}]
-    sources = [resolve_endpoint(cluster, x) for x in ([src] if isinstance(src, str) else src)] if src else everyone
-    targets = [resolve_endpoint(cluster, x) for x in ([dst] if isinstance(dst, str) else dst)] if dst else everyone
+    sources = [e for x in ([src] if isinstance(src, str) else src) for e in resolve_endpoints(cluster, x)] if src else everyone
+    targets = [e for x in ([dst] if isinstance(dst, str) else dst) for e in resolve_endpoints(cluster, x)] if dst else everyone
     ends = list({e.text: e for e in sources + targets}.values())
     position = {e.text: i for i, e in enumerate(ends)}
     s_idx = np.array([position[e.text] for e in sources], dtype=np.int64)

@@ -30,7 +30,8 @@ class Endpoint:
 
 
 def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
-    """`ns/pod`, a node name, or an IP (a pod's IP means that pod; a node's InternalIP means that node)."""
+    """`ns/pod` (or `ns/<workload>` with one pod), a node name, or an IP (a pod's IP means that pod; a node's
+    InternalIP means that node)."""
     text = str(text).strip()
     try:
         addr = ipaddress.ip_address(text)
@@ -48,7 +49,15 @@ def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
     if "/" in text:
         pod = cluster.pods.get(text)
         if pod is None:
-            raise KplabError(f"pod {text} not found (known pods: {', '.join(sorted(cluster.pods)) or 'none'})")
+            owned = workload_pods(cluster, text)
+            if len(owned) == 1:
+                pod = owned[0]
+            elif owned:
+                raise KplabError(f"{text} names a workload with {len(owned)} pods; pick one: "
+                                 + ", ".join(p.key for p in owned))
+            else:
+                raise KplabError(f"pod {text} not found (known pods: {', '.join(sorted(cluster.pods)) or 'none'})")
+            text = pod.key
         if pod.host_network:
             # hostNetwork pods use the node's address; NetworkPolicy treats their traffic as node traffic.
             node = cluster.nodes.get(pod.node_name or "")
@@ -57,6 +66,22 @@ def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
     if text in cluster.nodes:
         return Endpoint(text, "node", cluster.nodes[text].internal_ip, None, text)
     raise KplabError(f"{text!r} is not a pod (ns/name), a node name or an IP address")
+
+
+def workload_pods(cluster: Cluster, text: str) -> list[Pod]:
+    """`ns/name` of a Deployment/StatefulSet/DaemonSet/ReplicaSet/Job: the pods it made (their names are generated)."""
+    ns, _, name = text.partition("/")
+    return sorted((p for p in cluster.pods.values()
+                   if p.namespace == ns and p.owner and p.owner.split("/", 1)[-1] == name), key=lambda p: p.key)
+
+
+def resolve_endpoints(cluster: Cluster, text: str) -> list[Endpoint]:
+    """Like resolve_endpoint, but a workload name stands for all of its pods."""
+    if "/" in str(text) and str(text) not in cluster.pods:
+        owned = workload_pods(cluster, str(text))
+        if len(owned) > 1:
+            return [resolve_endpoint(cluster, p.key) for p in owned]
+    return [resolve_endpoint(cluster, text)]
 
 
 @dataclass(frozen=True)
@@ -154,8 +179,9 @@ class PolicyVerdict:
 
     @property
     def reason(self) -> str:
-        if self.allowed:
-            return f"{self.egress.reason}; {self.ingress.reason}"
+        if self.allowed:  # the side a policy decided first: that is the interesting one
+            sides = sorted((self.egress, self.ingress), key=lambda d: not d.isolated)
+            return "; ".join(d.reason for d in sides)
         denied = [d.reason for d in (self.egress, self.ingress) if not d.allowed]
         return "; ".join(denied)
 
