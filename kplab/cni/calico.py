@@ -15,6 +15,7 @@ which are close to but not byte-identical with libcalico-go's canonical form.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.cni.caliconame import (endpoint_chain, interface_name, named_port_set_name, policy_chain,
@@ -188,7 +189,6 @@ class CalicoRules:
 
     def endpoint_rules(self, direction: str, pod: Pod) -> list[str]:
         chain = endpoint_chain(direction, interface_name(pod))
-        pi_or_po = "policy" if direction == INGRESS else "policy"
         out = [f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
                f"-A {chain} -m conntrack --ctstate INVALID -j DROP",
                f"-A {chain} -j MARK --set-xmark {_mark(0, ACCEPT | PASS)}"]
@@ -198,7 +198,7 @@ class CalicoRules:
             for pi in isolating:
                 p = self.selection.policies[pi]
                 out.append(f"-A {chain} -m mark --mark {_mark(0, PASS)} -j {policy_chain(direction, p.namespace, p.name)}")
-                out.append(f"-A {chain} -m comment --comment \"Return if {pi_or_po} accepted\" "
+                out.append(f"-A {chain} -m comment --comment \"Return if policy accepted\" "
                            f"-m mark --mark {_mark(ACCEPT, ACCEPT)} -j RETURN")
             out.append(f"-A {chain} -m comment --comment \"End of tier default. Drop if no policies passed packet\" "
                        f"-m mark --mark {_mark(0, PASS)} -j DROP")
@@ -293,7 +293,6 @@ class CalicoRules:
 
 
 def _ip_key(ip: str):
-    import ipaddress
     return ipaddress.ip_address(ip)
 
 

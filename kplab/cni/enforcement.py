@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from kplab.cni.calico import CalicoRules
 from kplab.cni.caliconame import interface_name
-from kplab.cni.verdict import Endpoint, normalise_protocol, resolve_endpoint
+from kplab.cni.verdict import normalise_protocol, resolve_endpoint
 from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
 

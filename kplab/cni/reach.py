@@ -54,6 +54,18 @@ def _side(sel: PolicySelection, direction: str, ends: list[Endpoint], port: int,
     return _Side(s_ids, p_ids, s_table, p_table)
 
 
+def _unique(codes: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(codes, return_inverse=True) without sorting when codes are small integers (< bound)."""
+    if bound > 4 * len(codes) + 1_000_000:
+        return np.unique(codes, return_inverse=True)
+    present = np.zeros(bound, dtype=bool)
+    present[codes] = True
+    uniq = np.flatnonzero(present)
+    remap = np.zeros(bound, dtype=np.int64)
+    remap[uniq] = np.arange(len(uniq))
+    return uniq, remap[codes]
+
+
 def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: np.ndarray, peer_idx: np.ndarray,
                   numeric: set) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
     """allowed and a deciding-policies id for each pair, decided once per distinct signature pair.
@@ -63,7 +75,7 @@ def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: n
     """
     n_peer = max(len(side.peer_sigs), 1)
     codes = side.subject[subj_idx] * n_peer + side.peer[peer_idx]
-    uniq, inverse = np.unique(codes, return_inverse=True)
+    uniq, inverse = _unique(codes, max(len(side.subject_sigs), 1) * n_peer)
     numeric_ok = frozenset((pi, ri) for pi, ri, _ in numeric)
     subjects = []
     for sig in side.subject_sigs:
@@ -128,10 +140,11 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
 
     n_ing = max(len(ing_names), 1)
     combo = eg_id.astype(np.int64) * n_ing + ing_id
-    uniq, inverse = np.unique(combo, return_inverse=True)
+    uniq, inverse = _unique(combo, max(len(eg_names), 1) * n_ing)
     labels = [", ".join(dict.fromkeys(eg_names[int(c) // n_ing] + ing_names[int(c) % n_ing])) for c in uniq]
     categories = list(dict.fromkeys(labels))
-    label_code = np.array([categories.index(label) for label in labels], dtype=np.int64)
+    position_of = {label: i for i, label in enumerate(categories)}
+    label_code = np.array([position_of[label] for label in labels], dtype=np.int64)
     names = [e.text for e in ends]  # unique: ends are keyed by text
     frame = pd.DataFrame({
         "from": pd.Categorical.from_codes(S, categories=names),
@@ -144,7 +157,8 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
         "policies": pd.Categorical.from_codes(label_code[inverse], categories=categories),
     })
     # A node's own pods always accept it (kubelet probes); rare, so those rows are simply re-evaluated.
-    node_rows = {i for i, s in enumerate(S) if ends[s].kind == "node"}
+    is_node = np.array([e.kind == "node" for e in ends], dtype=bool)
+    node_rows = set(np.flatnonzero(is_node[S]).tolist())
     if node_rows or reasons:
         frame["policies"] = frame["policies"].astype(object)
         texts = [""] * len(frame)

@@ -19,6 +19,13 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 PeerKey = tuple[int, int, "int | None"]  # (policy index, rule index, peer index or None for "all peers")
 
 
+def _int_ranges(peer: Peer) -> tuple[int, int, int, tuple[tuple[int, int], ...]]:
+    """An ipBlock as integer ranges (version, first, last, except ranges): fast to test for every pod."""
+    b = peer.ip_block
+    holes = tuple((int(e.network_address), int(e.broadcast_address)) for e in b.excepts)
+    return b.cidr.version, int(b.cidr.network_address), int(b.cidr.broadcast_address), holes
+
+
 def namespace_labels(cluster: Cluster, name: str) -> dict[str, str]:
     """A namespace's labels, with the immutable kubernetes.io/metadata.name label the control plane always sets."""
     ns = cluster.namespaces.get(name)
@@ -102,12 +109,14 @@ class PolicySelection:
         for pk, keys in self.peer_pods[direction].items():
             for key in keys:
                 out[key].add(pk)
-        blocks = self.ip_peers[direction]
+        blocks = [(pk, _int_ranges(peer)) for pk, peer in self.ip_peers[direction]]
         if blocks:
             for pod in self.pods:
                 if pod.ip:
                     addr = ipaddress.ip_address(pod.ip)
-                    out[pod.key].update(pk for pk, peer in blocks if peer.ip_block.contains(addr))
+                    n, v = int(addr), addr.version
+                    out[pod.key].update(pk for pk, (ver, lo, hi, holes) in blocks
+                                        if ver == v and lo <= n <= hi and not any(a <= n <= b for a, b in holes))
         return out
 
     def numeric_port_hits(self, direction: str, port: int, protocol: str) -> set[tuple[int, int, int | None]]:

@@ -7,7 +7,7 @@ replies of an allowed connection are always allowed (conntrack does that in the 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kplab.cni.policy import EGRESS, INGRESS, Policy

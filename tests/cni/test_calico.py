@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kplab.cni.calico import CalicoRules, calico_ipsets_text, calico_ruleset_text
+from kplab.cni.calico import calico_ipsets_text, calico_ruleset_text
 from kplab.cni.caliconame import interface_name
 from kplab.cni.reach import reach_table, table_records
 from kplab.cni.verdict import evaluate
