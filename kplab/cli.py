@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--node", required=True)
     r.add_argument("--layout", choices=["current", "v1.19"], default="current")
     r.add_argument("--form", choices=["restore", "save", "list"], default="restore")
+    r.add_argument("--table", choices=["filter", "nat", "mangle"], default="nat", help="table for --form list")
+    r.add_argument("--chain", help="only this chain (--form list)")
 
     t = sub.add_parser("trace", help="a packet's walk across the cluster")
     t.add_argument("manifests", nargs="+")
