@@ -3,8 +3,12 @@ the 2026 security fix in both, and README shows exactly `make lab` and `make tes
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pip vendors the same parser
+    from pip._vendor import tomli as tomllib
 
 import yaml
 
