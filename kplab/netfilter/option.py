@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kplab.netfilter.probability import Probability
 
@@ -50,6 +51,7 @@ def quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+@lru_cache(maxsize=200_000)
 def norm_address(text: str) -> str:
     """`10.0.0.5/8` -> `10.0.0.0/8`, `10.96.0.10` -> `10.96.0.10/32` (what iptables-save prints)."""
     try:
@@ -143,7 +145,7 @@ def normalise(spec: OptionSpec, values: list[str]) -> tuple[str, ...]:
     if kind == "addrtype":
         return (_norm_list(v, ADDR_TYPES, "address type"),)
     if kind == "prob":
-        return (Probability.parse(v).text(),)
+        return (_prob_text(v),)
     if kind == "mask":
         return (str(ipaddress.ip_address(v)),)
     if kind == "range":
@@ -173,3 +175,8 @@ def normalise(spec: OptionSpec, values: list[str]) -> tuple[str, ...]:
             raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {v!r}")
         return (v,)
     raise AssertionError(kind)
+
+
+@lru_cache(maxsize=4096)
+def _prob_text(text: str) -> str:
+    return Probability.parse(text).text()

@@ -166,13 +166,29 @@ class Ruleset:
 _QUOTE_CHARS = re.compile(r"[\"'\\]")
 
 
+_TOKEN = re.compile(r"""(?:[^\s"'\\]+|"(?:[^"\\]|\\.)*"|'[^']*'|\\.)+""")
+_PART = re.compile(r"""([^"'\\]+)|"((?:[^"\\]|\\.)*)"|'([^']*)'|\\(.)""")
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def _tokens(line: str, where: str) -> list[str]:
+    """Split like a POSIX shell (what iptables-restore does with quotes), fast for the common cases."""
     if not _QUOTE_CHARS.search(line):
         return line.split()
-    try:
-        return shlex.split(line)
-    except ValueError as e:
-        raise KplabError(f"{where}: {e}") from None
+    tokens = []
+    end = 0
+    for m in _TOKEN.finditer(line):
+        if line[end:m.start()].strip():
+            raise KplabError(f"{where}: unbalanced quotes")
+        end = m.end()
+        token = m.group(0)
+        if _QUOTE_CHARS.search(token):
+            token = "".join(a or (_ESCAPE.sub(r"\1", b) if b is not None else None) or c or d or ""
+                            for a, b, c, d in _PART.findall(token))
+        tokens.append(token)
+    if line[end:].strip():
+        raise KplabError(f"{where}: unbalanced quotes")
+    return tokens
 
 
 def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> Ruleset:
