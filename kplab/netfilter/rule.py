@@ -5,7 +5,9 @@ input equals the same rule read back from `iptables-save` output.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from kplab.netfilter.match import Match, MatchContext
@@ -25,12 +27,16 @@ class AddressTest:
 
     @classmethod
     def of(cls, cidr: str) -> "AddressTest":
-        import ipaddress
-        net = ipaddress.ip_network(cidr)
-        return cls(net.version, int(net.network_address), int(net.netmask))
+        return _address_test(cidr)
 
     def __call__(self, address: str) -> bool:
         return ip_version(address) == self.version and (ip_int(address) & self.mask) == self.network
+
+
+@lru_cache(maxsize=200_000)
+def _address_test(cidr: str) -> AddressTest:
+    net = ipaddress.ip_network(cidr)
+    return AddressTest(net.version, int(net.network_address), int(net.netmask))
 
 
 def iface_matches(pattern: str, name: str) -> bool:
