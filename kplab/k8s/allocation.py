@@ -12,6 +12,7 @@ in a bridge CNI) and the broadcast address.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 from kplab.k8s.apistatus import internal_error
 from kplab.k8s.node import Node, NodeAddress
@@ -104,7 +105,8 @@ class _Range:
         return self.first <= value <= self.last
 
     def next_free(self) -> int | None:
-        for value in list(range(self.first + self.band, self.last + 1)) + list(range(self.first, self.first + self.band)):
+        for value in itertools.chain(range(self.first + self.band, self.last + 1),
+                                     range(self.first, self.first + self.band)):
             if value not in self.used:
                 self.used.add(value)
                 return value
