@@ -49,6 +49,7 @@ class Topology:
     node_cidrs: dict[str, str] = field(default_factory=dict)  # node -> pod CIDR
     node_ips: dict[str, str] = field(default_factory=dict)  # node -> node IP
     pod_cidr: str = "10.244.0.0/16"
+    bridge_ports: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (node, bridge) -> pod IP -> pod
 
     # ---- building -------------------------------------------------------------------------
     @classmethod
@@ -145,6 +146,7 @@ class Topology:
             host.routes.add(RouteEntry("default", via=gw, dev="eth0"))
             host.routes.add(RouteEntry(str(net), dev="eth0", proto="kernel", scope="link", src=pod.ip))
             node.interfaces[port] = Interface(port, "bridge-port", [], master="cni0", peer=(pod.key, "eth0"))
+            self.bridge_ports.setdefault((node.name, "cni0"), {})[pod.ip] = pod.key
         else:
             port = calico_interface_name(pod)
             host.add_interface(Interface("eth0", "veth", [f"{pod.ip}/32"], peer=(node.name, port)))
@@ -223,7 +225,7 @@ class Topology:
             return False
         if _on(ip, self.underlay) or _on(ip, self.pod_cidr):
             return False
-        return not any(ip in h.routes.local for h in self.hosts.values() if h.kind != "outside")
+        return not any(ip in self.hosts[n].routes.local for n in self.node_ips)
 
     # ---- links ------------------------------------------------------------------------------
     def peer(self, host_name: str, iface_name: str, nexthop: str) -> Peer | None:
@@ -241,12 +243,8 @@ class Topology:
                 return Peer(peer_host, other.master or "cni0", port=peer_iface)
             return Peer(peer_host, peer_iface)
         if iface.kind == "bridge":
-            for port in host.interfaces.values():
-                if port.kind == "bridge-port" and port.master == iface.name and port.peer:
-                    pod_host, pod_iface = port.peer
-                    if nexthop in self.hosts[pod_host].interfaces[pod_iface].ips:
-                        return Peer(pod_host, pod_iface)
-            return None
+            pod = self.bridge_ports.get((host_name, iface_name), {}).get(nexthop)
+            return Peer(pod, "eth0") if pod else None
         if iface.kind == "ethernet":
             target = self.lan.get(nexthop)
             if target is None or target == host_name:
