@@ -298,7 +298,7 @@ def _steps_from(walk, host: Host, session: Session) -> list[Step]:
             continue
         if kind == "rule" and diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
             kind = "nat"  # a NAT target that rewrote the packet
-        elif kind == "rule" and chain and chain.startswith("cali"):
+        elif kind == "rule" and table == "filter" and chain and chain.startswith("cali"):
             kind = "policy"
         if kind not in ("rule", "conntrack", "nat", "policy"):
             kind = "rule"

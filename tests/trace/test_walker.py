@@ -222,3 +222,18 @@ def test_dns_external_name_is_a_cname(cluster):
     assert t.dns[0].action == "CNAME" and t.dns[0].text == "ext.default.svc.cluster.local. CNAME db.example.com."
     assert t.host_names[:3] == [CLIENT, "node-1", "router"] and t.delivered_to == t.packet.dst
     assert ("node-1", "src", "10.244.1.5", "192.168.1.11") in nat(t)  # leaves the cluster like any outside name
+
+
+def test_calico_policy_layer_drops_and_allows():
+    from kplab.k8s import load_cluster
+    if not getattr(__import__("kplab.cni", fromlist=["calico"]), "calico", None):
+        pytest.skip("Calico rules have not landed")
+    c = load_cluster(DATA / "clusters" / "two-node.yaml", DATA / "policy")
+    frontend = sorted(k for k in c.pods if k.startswith("default/frontend"))[0]
+    backend = sorted(k for k in c.pods if k.startswith("default/backend"))[0]
+    denied = c.trace(frontend, "default/db", cni="calico")
+    assert denied.verdict == "DROP" and "End of tier default" in denied.reason
+    assert any(s.kind == "policy" and s.action == "DROP" for _, s in denied.steps())
+    allowed = c.trace(backend, "default/db", cni="calico")
+    assert allowed.verdict == "ACCEPT" and allowed.delivered_to.startswith("default/db")
+    assert any(s.kind == "policy" for _, s in allowed.steps())
