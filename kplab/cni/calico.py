@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 from kplab.cni.caliconame import (endpoint_chain, interface_name, named_port_set_name, policy_chain,
                                   profile_chain, selector_set_name)
-from kplab.cni.peer import Peer
 from kplab.cni.policy import EGRESS, INGRESS, Policy, Rule
 from kplab.cni.selection import PolicySelection
-from kplab.cni.selector import Selector
 from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
+from kplab.k8s.labelselector import Selector
+from kplab.k8s.networkpolicypeer import Peer
 from kplab.k8s.pod import Pod
 
 __all__ = ["calico_ruleset_text", "calico_ipsets_text", "interface_name", "CalicoRules"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from kplab.cni.peer import Peer
 from kplab.cni.policy import EGRESS, INGRESS, Policy, compile_policy
-from kplab.cni.selector import Selector
 from kplab.k8s.cluster import Cluster
+from kplab.k8s.labelselector import Selector
+from kplab.k8s.networkpolicypeer import Peer
 from kplab.k8s.pod import Pod
 
 NAME_LABEL = "kubernetes.io/metadata.name"

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kplab.cni.policy import EGRESS, INGRESS, Policy
-from kplab.cni.port import PROTOCOLS
 from kplab.cni.selection import PolicySelection
 from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
+from kplab.k8s.networkpolicyport import PROTOCOLS
 from kplab.k8s.pod import Pod
 
 

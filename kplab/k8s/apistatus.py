@@ -6,22 +6,31 @@ validation package prints them: numbers bare, strings quoted, string lists as `[
 """
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from kplab.errors import KplabError
 
 
+def _quote(value: Any) -> str:
+    """Go's %q for a string: double quotes, with quotes and backslashes escaped."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def go_value(value: Any) -> str:
-    """A value as the API server's field errors print it."""
+    """A value as the API server's field errors print it (nil prints as the string "null")."""
+    if value is None:
+        return _quote("null")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return "[]string{" + ", ".join(f'"{v}"' for v in value) + "}"
+        return "[]string{" + ", ".join(_quote(v) for v in value) + "}"
     if isinstance(value, dict):
-        return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in value.items()) + "}"
-    return f'"{value}"'
+        return "map[string]string{" + ", ".join(f"{_quote(k)}:{_quote(v)}" for k, v in value.items()) + "}"
+    return _quote(value)
 
 
 def field_invalid(path: str, value: Any, detail: str) -> str:
@@ -33,7 +42,8 @@ def field_required(path: str, detail: str = "") -> str:
 
 
 def field_unsupported(path: str, value: Any, supported: list[str]) -> str:
-    values = ", ".join(f'"{v}"' for v in sorted(supported))
+    """The supported values print in the order given: the API server sorts some lists and not others."""
+    values = ", ".join(_quote(v) for v in supported)
     return f"{path}: Unsupported value: {go_value(value)}: supported values: {values}"
 
 
@@ -49,10 +59,14 @@ def _where(source: str) -> str:
     return f"{source}: " if source else ""
 
 
+def joined_causes(causes: list[str]) -> str:
+    """One cause as is, several as `[cause, cause]`, as the API server joins them."""
+    return causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
+
+
 def invalid(kind: str, name: str, causes: list[str], source: str = "") -> KplabError:
     """`Service "frontend" is invalid: spec.ports[0].nodePort: ...` (prefixed with file:line when known)."""
-    joined = causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
-    return KplabError(f'{_where(source)}{kind} "{name}" is invalid: {joined}')
+    return KplabError(f'{_where(source)}{kind} "{name}" is invalid: {joined_causes(causes)}')
 
 
 def already_exists(resource: str, name: str, source: str = "") -> KplabError:
@@ -73,3 +87,19 @@ DNS1123_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case 
 DNS1123_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
                  "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
                  "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+
+
+def port_name_problems(name: str) -> list[str]:
+    """IsValidPortName (an IANA service name): named targetPorts, container ports and NetworkPolicy ports."""
+    problems = []
+    if len(name) > 15:
+        problems.append("must be no more than 15 characters")
+    if not re.fullmatch(r"[-a-z0-9]+", name):
+        problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", name):
+        problems.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        problems.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        problems.append("must not begin or end with a hyphen")
+    return problems

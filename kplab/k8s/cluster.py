@@ -118,6 +118,7 @@ class Cluster:
         from kplab.k8s.endpointscontroller import run_endpoints_controller
         from kplab.k8s.endpointslice import validate_endpointslice
         from kplab.k8s.namespace import validate_namespace
+        from kplab.k8s.networkpolicy import validate_networkpolicy
         from kplab.k8s.node import validate_node
         from kplab.k8s.pod import validate_pod
         from kplab.k8s.scheduler import schedule
@@ -167,6 +168,8 @@ class Cluster:
             validate_endpointslice(s)
         for w in workloads_l:
             validate_workload(w)
+        for p in policies_l:
+            validate_networkpolicy(p)
 
         allocate_node_addresses(nodes_l, settings)
         # system pods first, as they exist before anything is applied

@@ -52,7 +52,7 @@ def validate_endpointslice(s: EndpointSlice) -> None:
     if not s.address_type:
         errs.append(field_required("addressType"))
     elif s.address_type not in ADDRESS_TYPES:
-        errs.append(field_unsupported("addressType", s.address_type, ADDRESS_TYPES))
+        errs.append(field_unsupported("addressType", s.address_type, sorted(ADDRESS_TYPES)))
     for i, ep in enumerate(s.endpoints):
         if not ep.addresses:
             errs.append(field_required(f"endpoints[{i}].addresses", "must contain at least 1 address"))

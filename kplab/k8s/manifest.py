@@ -280,7 +280,7 @@ def _endpoints(m, obj, meta, name, namespace, spec, status, where) -> None:
 
 
 def _networkpolicy(m, obj, meta, name, namespace, spec, status, where) -> None:
-    m.networkpolicies.append(NetworkPolicy(namespace=namespace, name=name, spec=dict(spec)))
+    m.networkpolicies.append(NetworkPolicy(namespace=namespace, name=name, spec=dict(spec), source=where))
 
 
 def _workload(m, obj, meta, name, namespace, spec, status, where) -> None:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from kplab.k8s.apistatus import (DNS1035, DNS1123_LABEL, field_duplicate, field_forbidden, field_invalid,
-                                 field_required, field_unsupported, invalid)
+                                 field_required, field_unsupported, invalid, port_name_problems)
 
 
 @dataclass
@@ -67,21 +67,6 @@ def _dns1035(name: str) -> bool:
     return bool(re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name)) and len(name) <= 63
 
 
-def _port_name_problem(name: str) -> str | None:
-    """IANA service name rules, which named targetPorts and container port names follow."""
-    if len(name) > 15:
-        return "must be no more than 15 characters"
-    if not re.fullmatch(r"[-a-z0-9]+", name):
-        return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
-    if not re.search(r"[a-z]", name):
-        return "must contain at least one letter (a-z)"
-    if "--" in name:
-        return "must not contain consecutive hyphens"
-    if name.startswith("-") or name.endswith("-"):
-        return "must not begin or end with a hyphen"
-    return None
-
-
 def _ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -106,7 +91,7 @@ def validate_service(svc: Service) -> None:
     if not _dns1035(svc.name):
         errs.append(field_invalid("metadata.name", svc.name, DNS1035))
     if svc.type not in SERVICE_TYPES:
-        errs.append(field_unsupported("spec.type", svc.type, SERVICE_TYPES))
+        errs.append(field_unsupported("spec.type", svc.type, sorted(SERVICE_TYPES)))
     if svc.type == "ExternalName":
         if not svc.external_name:
             errs.append(field_required("spec.externalName"))
@@ -132,12 +117,11 @@ def validate_service(svc: Service) -> None:
         if not 1 <= p.port <= 65535:
             errs.append(field_invalid(f"{path}.port", p.port, "must be between 1 and 65535, inclusive"))
         if p.protocol not in PROTOCOLS:
-            errs.append(field_unsupported(f"{path}.protocol", p.protocol, PROTOCOLS))
+            errs.append(field_unsupported(f"{path}.protocol", p.protocol, sorted(PROTOCOLS)))
         if isinstance(p.target_port, int) and not 1 <= p.target_port <= 65535:
             errs.append(field_invalid(f"{path}.targetPort", p.target_port, "must be between 1 and 65535, inclusive"))
         if isinstance(p.target_port, str):
-            problem = _port_name_problem(p.target_port)
-            if problem:
+            for problem in port_name_problems(p.target_port):
                 errs.append(field_invalid(f"{path}.targetPort", p.target_port, problem))
         if (p.port, p.protocol) in seen:
             errs.append(field_duplicate(path, _go_service_port(p)))

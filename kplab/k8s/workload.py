@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kplab.k8s.apistatus import field_invalid, field_required, invalid
-from kplab.k8s.labelselector import map_matches, selector_matches
+from kplab.k8s.labelselector import Selector, map_matches, parse_selector
 from kplab.k8s.node import Node
 from kplab.k8s.pod import Pod, pod_from_manifest
 
@@ -88,6 +88,10 @@ class Workload:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    def label_selector(self, errors: list[str] | None = None) -> Selector:
+        """`spec.selector` parsed; its field errors go to `errors` (validate_workload collects them)."""
+        return parse_selector(self.selector, "spec.selector", [] if errors is None else errors)
+
     @property
     def template_labels(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in ((self.template.get("metadata") or {}).get("labels") or {}).items()}
@@ -100,9 +104,13 @@ def validate_workload(w: Workload) -> None:
         errs.append(field_invalid("metadata.name", w.name, "a lowercase RFC 1123 subdomain must consist of lower "
                                   "case alphanumeric characters, '-' or '.', and must start and end with an "
                                   "alphanumeric character"))
-    if not w.selector or not (w.selector.get("matchLabels") or w.selector.get("matchExpressions")):
+    selector_errs: list[str] = []
+    selector = w.label_selector(selector_errs)
+    if selector_errs:
+        errs += selector_errs
+    elif selector.empty:
         errs.append(field_required("spec.selector"))
-    elif not selector_matches(w.selector, w.template_labels):
+    elif not selector.matches(w.template_labels):
         errs.append(field_invalid("spec.template.metadata.labels", w.template_labels,
                                   "`selector` does not match template `labels`"))
     if w.replicas < 0:
@@ -125,7 +133,8 @@ def _new_pod(w: Workload, name: str, extra_labels: dict[str, str], owner: str) -
 
 
 def _existing(w: Workload, pods: list[Pod]) -> list[Pod]:
-    return [p for p in pods if p.namespace == w.namespace and selector_matches(w.selector, p.labels)]
+    selector = w.label_selector()
+    return [p for p in pods if p.namespace == w.namespace and selector.matches(p.labels)]
 
 
 def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Node]) -> list[Pod]:

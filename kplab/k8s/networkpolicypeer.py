@@ -5,8 +5,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from kplab.cni import fielderror
-from kplab.cni.selector import Selector, parse_selector
+from kplab.k8s.apistatus import field_forbidden, field_invalid, field_required
+from kplab.k8s.labelselector import Selector, parse_selector
 
 CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 
@@ -48,22 +48,22 @@ class Peer:
 
 def _parse_cidr(text: Any, path: str, errors: list[str]):
     if not isinstance(text, str) or not text:
-        errors.append(fielderror.required(path, ""))
+        errors.append(field_required(path, ""))
         return None
     if "/" not in text:  # Go's ParseCIDR needs the prefix length
-        errors.append(fielderror.invalid(path, text, CIDR_MSG))
+        errors.append(field_invalid(path, text, CIDR_MSG))
         return None
     try:
         # strict=False: legacy fields accept host bits (the e2e suite uses <podIP>/4); the network is what counts.
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        errors.append(fielderror.invalid(path, text, CIDR_MSG))
+        errors.append(field_invalid(path, text, CIDR_MSG))
         return None
 
 
 def parse_ip_block(raw: Any, path: str, errors: list[str]) -> IPBlock | None:
     if not isinstance(raw, dict):
-        errors.append(fielderror.invalid(path, raw, "must be an object with cidr and except"))
+        errors.append(field_invalid(path, raw, "must be an object with cidr and except"))
         return None
     cidr = _parse_cidr(raw.get("cidr"), f"{path}.cidr", errors)
     if cidr is None:
@@ -76,7 +76,7 @@ def parse_ip_block(raw: Any, path: str, errors: list[str]) -> IPBlock | None:
             continue
         # ValidateIPBlock: the except's first address must be inside cidr AND its prefix must be longer.
         if net.version != cidr.version or net.network_address not in cidr or cidr.prefixlen >= net.prefixlen:
-            errors.append(fielderror.invalid(epath, text, "must be a strict subset of `cidr`"))
+            errors.append(field_invalid(epath, text, "must be a strict subset of `cidr`"))
             continue
         excepts.append(net)
     return IPBlock(cidr, tuple(excepts))
@@ -84,7 +84,7 @@ def parse_ip_block(raw: Any, path: str, errors: list[str]) -> IPBlock | None:
 
 def parse_peer(raw: Any, path: str, errors: list[str]) -> Peer:
     if not isinstance(raw, dict):
-        errors.append(fielderror.invalid(path, raw, "must be a NetworkPolicyPeer object"))
+        errors.append(field_invalid(path, raw, "must be a NetworkPolicyPeer object"))
         return Peer(ip_block=None, pod_selector=Selector(), namespace_selector=Selector())
     count = 0
     pods = nss = block = None
@@ -98,9 +98,9 @@ def parse_peer(raw: Any, path: str, errors: list[str]) -> Peer:
         count += 1
         block = parse_ip_block(raw["ipBlock"], f"{path}.ipBlock", errors)
     if count == 0:
-        errors.append(fielderror.required(path, "must specify a peer"))
+        errors.append(field_required(path, "must specify a peer"))
     elif count > 1 and raw.get("ipBlock") is not None:
-        errors.append(fielderror.forbidden(path, "may not specify both ipBlock and another peer"))
+        errors.append(field_forbidden(path, "may not specify both ipBlock and another peer"))
     for name in sorted(set(raw) - {"podSelector", "namespaceSelector", "ipBlock"}):
         errors.append(f'{path}: unknown field "{name}"')
     return Peer(pods, nss, block)

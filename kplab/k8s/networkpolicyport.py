@@ -1,11 +1,10 @@
 """NetworkPolicyPort: protocol (TCP by default), a number, a range (port..endPort) or a named container port."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from kplab.cni import fielderror
+from kplab.k8s.apistatus import field_invalid, field_unsupported, port_name_problems
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 PORT_NUM_MSG = "must be between 1 and 65535, inclusive"
@@ -38,58 +37,42 @@ class PolicyPort:
         return f"{self.port}/{self.protocol}"
 
 
-def port_name_problems(name: str) -> list[str]:
-    """k8s.io/apimachinery IsValidPortName (an IANA_SVC_NAME)."""
-    problems = []
-    if len(name) > 15:
-        problems.append("must be no more than 15 characters")
-    if not re.fullmatch(r"[-a-z0-9]+", name):
-        problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search(r"[a-z]", name):
-        problems.append("must contain at least one letter (a-z)")
-    if "--" in name:
-        problems.append("must not contain consecutive hyphens")
-    if name.startswith("-") or name.endswith("-"):
-        problems.append("must not begin or end with a hyphen")
-    return problems
-
-
 def parse_port(raw: Any, path: str, errors: list[str]) -> PolicyPort:
     if not isinstance(raw, dict):
-        errors.append(fielderror.invalid(path, raw, "must be a NetworkPolicyPort object"))
+        errors.append(field_invalid(path, raw, "must be a NetworkPolicyPort object"))
         return PolicyPort()
     protocol = raw.get("protocol") or "TCP"
     if protocol not in PROTOCOLS:
-        errors.append(fielderror.not_supported(f"{path}.protocol", protocol, list(PROTOCOLS)))
+        errors.append(field_unsupported(f"{path}.protocol", protocol, list(PROTOCOLS)))
     port = raw.get("port")
     end = raw.get("endPort")
     if isinstance(port, str) and port.isdigit():
         port = int(port)  # IntOrString given as a quoted number in YAML stays a string upstream; accept the number
     if port is not None:
         if isinstance(port, bool) or not isinstance(port, (int, str)):
-            errors.append(fielderror.invalid(f"{path}.port", port, "must be a port number or name"))
+            errors.append(field_invalid(f"{path}.port", port, "must be a port number or name"))
             port = None
         elif isinstance(port, int):
             if not 1 <= port <= 65535:
-                errors.append(fielderror.invalid(f"{path}.port", port, PORT_NUM_MSG))
+                errors.append(field_invalid(f"{path}.port", port, PORT_NUM_MSG))
             if end is not None:
                 if not isinstance(end, int) or isinstance(end, bool):
-                    errors.append(fielderror.invalid(f"{path}.endPort", end, "must be an integer"))
+                    errors.append(field_invalid(f"{path}.endPort", end, "must be an integer"))
                     end = None
                 else:
                     if end < port:
                         # The API server shows `port` as the bad value here; kept for fidelity.
-                        errors.append(fielderror.invalid(f"{path}.endPort", port, "must be greater than or equal to `port`"))
+                        errors.append(field_invalid(f"{path}.endPort", port, "must be greater than or equal to `port`"))
                     if not 1 <= end <= 65535:
-                        errors.append(fielderror.invalid(f"{path}.endPort", end, PORT_NUM_MSG))
+                        errors.append(field_invalid(f"{path}.endPort", end, PORT_NUM_MSG))
         else:
             if end is not None:
-                errors.append(fielderror.invalid(f"{path}.endPort", end, "may not be specified when `port` is non-numeric"))
+                errors.append(field_invalid(f"{path}.endPort", end, "may not be specified when `port` is non-numeric"))
                 end = None
             for msg in port_name_problems(port):
-                errors.append(fielderror.invalid(f"{path}.port", port, msg))
+                errors.append(field_invalid(f"{path}.port", port, msg))
     elif end is not None:
-        errors.append(fielderror.invalid(f"{path}.endPort", end, "may not be specified when `port` is not specified"))
+        errors.append(field_invalid(f"{path}.endPort", end, "may not be specified when `port` is not specified"))
         end = None
     for name in sorted(set(raw) - {"protocol", "port", "endPort"}):
         errors.append(f'{path}: unknown field "{name}"')
