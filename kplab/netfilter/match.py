@@ -56,7 +56,7 @@ MATCH_SPECS: dict[str, tuple[OptionSpec, ...]] = {
 IMPLICIT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmpv6": "icmp6", "ipv6-icmp": "icmp6"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     name: str
     options: tuple[Option, ...]

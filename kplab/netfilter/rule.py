@@ -11,14 +11,14 @@ from functools import lru_cache
 from typing import Callable
 
 from kplab.netfilter.match import Match, MatchContext
-from kplab.netfilter.option import Option
+from kplab.netfilter.option import Option, ipv4_cidr, ipv4_mask, ipv4_network_text, norm_address
 from kplab.netfilter.packet import ip_int, ip_version
 
 BUILTIN_TARGETS = {"ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK",
                    "CONNMARK", "LOG", "NFLOG", "NOTRACK", "CT", "TRACE"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressTest:
     """`-s`/`-d` compiled: network and mask as integers."""
     version: int
@@ -27,13 +27,29 @@ class AddressTest:
 
     @classmethod
     def of(cls, cidr: str) -> "AddressTest":
-        return _address_test(cidr)
+        parsed = ipv4_cidr(cidr)
+        if parsed is None:
+            return _address_test(cidr)
+        value, prefix = parsed
+        mask = ipv4_mask(prefix)
+        return cls(4, value & mask, mask)
 
     def __call__(self, address: str) -> bool:
         return ip_version(address) == self.version and (ip_int(address) & self.mask) == self.network
 
 
-@lru_cache(maxsize=200_000)
+def read_address(text: str) -> tuple[str, AddressTest]:
+    """A `-s`/`-d` value as (canonical text, compiled test), reading the text once (ValueError if bad)."""
+    parsed = ipv4_cidr(text)
+    if parsed is None:
+        canonical = norm_address(text)
+        return canonical, _address_test(canonical)
+    value, prefix = parsed
+    mask = ipv4_mask(prefix)
+    return ipv4_network_text(text, value, prefix), AddressTest(4, value & mask, mask)
+
+
+@lru_cache(maxsize=4096)
 def _address_test(cidr: str) -> AddressTest:
     net = ipaddress.ip_network(cidr)
     return AddressTest(net.version, int(net.network_address), int(net.netmask))
@@ -46,7 +62,7 @@ def iface_matches(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     chain: str
     src: str | None = None
@@ -69,9 +85,10 @@ class Rule:
     _dst_test: Callable | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.src is not None:
+        # The parser passes the tests it compiled while reading the addresses; compile them otherwise.
+        if self.src is not None and self._src_test is None:
             object.__setattr__(self, "_src_test", AddressTest.of(self.src))
-        if self.dst is not None:
+        if self.dst is not None and self._dst_test is None:
             object.__setattr__(self, "_dst_test", AddressTest.of(self.dst))
 
     @property

@@ -14,12 +14,13 @@ from __future__ import annotations
 import bisect
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
 from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, canonical_order, compile_match, validate
-from kplab.netfilter.option import Option, OptionSpec, normalise, norm_address
-from kplab.netfilter.rule import BUILTIN_TARGETS, Rule
+from kplab.netfilter.option import Option, OptionSpec, normalise
+from kplab.netfilter.rule import BUILTIN_TARGETS, Rule, read_address
 from kplab.netfilter.target import TARGET_SPECS, canonical_target
 
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
@@ -32,9 +33,10 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
 POLICIES = ("ACCEPT", "DROP")
 _PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "ipv6-icmp"}
 _MAX_CHAIN_NAME = 28
+_COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
 
 
-@dataclass
+@dataclass(slots=True)
 class Chain:
     name: str
     policy: str | None = None  # built-in chains only
@@ -175,6 +177,10 @@ def _tokens(line: str, where: str) -> list[str]:
     """Split like a POSIX shell (what iptables-restore does with quotes), fast for the common cases."""
     if not _QUOTE_CHARS.search(line):
         return line.split()
+    if "'" not in line and "\\" not in line:
+        tokens = _double_quoted_tokens(line)
+        if tokens is not None:
+            return tokens
     tokens = []
     end = 0
     for m in _TOKEN.finditer(line):
@@ -191,6 +197,26 @@ def _tokens(line: str, where: str) -> list[str]:
     return tokens
 
 
+def _double_quoted_tokens(line: str) -> list[str] | None:
+    """The common quoted line (`--comment "ns/svc:http cluster IP"`): each "..." a whole word of its own.
+    None when a quote is unbalanced or glued to other text; the general splitter handles (or refuses) those."""
+    pieces = line.split('"')
+    last = len(pieces) - 1
+    if last % 2:
+        return None
+    tokens: list[str] = []
+    for k, piece in enumerate(pieces):
+        if k % 2 == 0:  # outside quotes: must be separated from the quoted words around it
+            glued_after = k > 0 and not (piece[:1].isspace() or (k == last and not piece))
+            glued_before = k < last and not (piece[-1:].isspace() or (k == 0 and not piece))
+            if glued_after or glued_before:
+                return None
+            tokens.extend(piece.split())
+        else:
+            tokens.append(piece)
+    return tokens
+
+
 def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> Ruleset:
     """Read iptables-save / iptables-restore text.
 
@@ -198,6 +224,7 @@ def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> 
     the payload does not declare are allowed, because they already exist in the kernel.
     """
     ruleset = Ruleset({}, source=source)
+    cache = ParseCache()
     table: Table | None = None
     table_line = 0
     lineno = 0
@@ -228,7 +255,7 @@ def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> 
         if line.startswith("["):
             counters, _, line = line.partition("]")
             line = line.strip()
-        _command(table, _tokens(line, where), where, lineno, raw.strip())
+        _command(table, _tokens(line, where), where, lineno, raw.strip(), cache)
     if table is not None:
         raise KplabError(f"{source}:{lineno}: table {table.name} (line {table_line}) has no COMMIT")
     return ruleset
@@ -241,7 +268,7 @@ def _declare_chain(table: Table, line: str, where: str, lineno: int) -> None:
     name, policy = parts[0], parts[1]
     counters = (0, 0)
     if len(parts) > 2:
-        m = re.fullmatch(r"\[(\d+):(\d+)\]", parts[2])
+        m = _COUNTERS.fullmatch(parts[2])
         if not m:
             raise KplabError(f"{where}: bad counters {parts[2]!r}")
         counters = (int(m.group(1)), int(m.group(2)))
@@ -267,7 +294,8 @@ def _check_chain_name(name: str, where: str) -> None:
         raise KplabError(f"{where}: invalid chain name {name!r}")
 
 
-def _command(table: Table, tokens: list[str], where: str, lineno: int, text: str) -> None:
+def _command(table: Table, tokens: list[str], where: str, lineno: int, text: str,
+             cache: ParseCache | None = None) -> None:
     cmd = tokens[0]
     if cmd in ("-A", "--append", "-I", "--insert"):
         if len(tokens) < 2:
@@ -285,7 +313,7 @@ def _command(table: Table, tokens: list[str], where: str, lineno: int, text: str
                 rest = rest[1:]
                 if not 0 <= position <= len(chain.rules):
                     raise KplabError(f"{where}: cannot insert at position {position + 1} of chain {chain_name}")
-        rule = parse_rule_spec(chain_name, rest, where, lineno, text)
+        rule = parse_rule_spec(chain.name, rest, where, lineno, text, cache)
         chain.rules.insert(position, rule)
     elif cmd in ("-N", "--new-chain"):
         if len(tokens) != 2:
@@ -327,12 +355,59 @@ def _norm_protocol(value: str) -> str | None:
     return value
 
 
-def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, text: str = "") -> Rule:
+_HEADER_FLAGS = {"-s": "src", "--source": "src", "--src": "src", "-d": "dst", "--destination": "dst", "--dst": "dst",
+                 "-i": "in_iface", "--in-interface": "in_iface", "-o": "out_iface", "--out-interface": "out_iface",
+                 "-p": "protocol", "--protocol": "protocol"}
+_JUMP_FLAGS = {"-j": False, "--jump": False, "-g": True, "--goto": True}  # flag -> goto
+_PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmp6": "ipv6-icmp"}
+
+
+def _by_flag(specs: tuple[OptionSpec, ...]) -> dict[str, OptionSpec]:
+    """Flag (name or alias) -> spec; the first spec that knows a flag wins, as in a linear search."""
+    table: dict[str, OptionSpec] = {}
+    for spec in specs:
+        for flag in (spec.name, *spec.aliases):
+            table.setdefault(flag, spec)
+    return table
+
+
+_MATCH_OPTIONS = {name: _by_flag(specs) for name, specs in MATCH_SPECS.items()}
+_TARGET_OPTIONS = {name: _by_flag(specs) for name, specs in TARGET_SPECS.items()}
+
+
+class _Module:
+    """A match (or the target) being read: its options so far, and their keys (for the caches)."""
+    __slots__ = ("name", "options", "keys", "explicit")
+
+    def __init__(self, name: str, explicit: bool = True):
+        self.name = name
+        self.options: list[Option] = []
+        self.keys: list[tuple] = []
+        self.explicit = explicit
+
+
+class ParseCache:
+    """What one parse has already read, so each distinct option, match and target is read, checked and
+    compiled once: a kube-proxy dump repeats a few rule shapes with different values, and Option/Match values
+    are immutable, so rules can share them. (Rules themselves are never shared: `-m statistic --mode nth`
+    counts per rule object.)"""
+    __slots__ = ("options", "matches", "targets")
+
+    def __init__(self) -> None:
+        self.options: dict[tuple, Option] = {}
+        self.matches: dict[tuple, Match] = {}
+        self.targets: dict[tuple, tuple[Option, ...]] = {}
+
+
+def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, text: str = "",
+                    cache: ParseCache | None = None) -> Rule:
     """Read the part of a rule after `-A CHAIN` into a Rule (KplabError naming the line and the fault)."""
+    if cache is None:
+        cache = ParseCache()
     header: dict[str, object] = {}
-    matches: list[list] = []  # [name, [Option...], explicit]
+    matches: list[_Module] = []
     target: str | None = None
-    target_opts: list[Option] = []
+    target_module = _Module("")
     goto = False
     negate = False
     i, n = 0, len(tokens)
@@ -350,48 +425,48 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
             negate = True
             i += 1
             continue
-        if tok in ("-s", "--source", "--src", "-d", "--destination", "--dst"):
-            key = "src" if tok in ("-s", "--source", "--src") else "dst"
+        key = _HEADER_FLAGS.get(tok)
+        if key is not None:
             value = value_at(i + 1, tok)
-            if "," in value:
-                raise KplabError(f"{where}: {tok} with several addresses expands to several rules; write one rule each")
-            try:
-                header[key] = norm_address(value)
-            except ValueError as e:
-                raise KplabError(f"{where}: {e}") from None
-            header[key + "_negated"] = negate
+            if key == "protocol":
+                protocol = _norm_protocol(value)
+                header["protocol"] = protocol
+                header["protocol_negated"] = negate and protocol is not None
+            elif key == "src" or key == "dst":
+                if "," in value:
+                    raise KplabError(f"{where}: {tok} with several addresses expands to several rules; "
+                                     f"write one rule each")
+                try:
+                    header[key], header["_" + key + "_test"] = read_address(value)
+                except ValueError as e:
+                    raise KplabError(f"{where}: {e}") from None
+                header[key + "_negated"] = negate
+            else:
+                header[key] = value
+                header["in_negated" if key == "in_iface" else "out_negated"] = negate
             i += 2
-        elif tok in ("-i", "--in-interface", "-o", "--out-interface"):
-            key = "in_iface" if tok in ("-i", "--in-interface") else "out_iface"
-            header[key] = value_at(i + 1, tok)
-            header[key.split("_")[0] + "_negated"] = negate
-            i += 2
-        elif tok in ("-p", "--protocol"):
-            header["protocol"] = _norm_protocol(value_at(i + 1, tok))
-            header["protocol_negated"] = negate and header["protocol"] is not None
-            i += 2
-        elif tok in ("-m", "--match"):
+        elif tok == "-m" or tok == "--match":
             if negate:
                 raise KplabError(f"{where}: '!' cannot negate -m")
             name = value_at(i + 1, tok)
             if name not in MATCH_SPECS:
                 raise KplabError(f"{where}: unknown match {name!r}")
-            matches.append([name, [], True])
+            matches.append(_Module(name))
             i += 2
-        elif tok in ("-j", "--jump", "-g", "--goto"):
+        elif tok in _JUMP_FLAGS:
             if negate:
                 raise KplabError(f"{where}: '!' cannot negate {tok}")
             if target is not None:
                 raise KplabError(f"{where}: more than one target")
-            target = value_at(i + 1, tok)
-            goto = tok in ("-g", "--goto")
+            target = sys.intern(value_at(i + 1, tok))
+            goto = _JUMP_FLAGS[tok]
             if goto and target in BUILTIN_TARGETS:
                 raise KplabError(f"{where}: -g needs a user chain, not {target}")
             i += 2
-        elif tok in ("-c", "--set-counters"):
+        elif tok == "-c" or tok == "--set-counters":
             i += 3
         elif tok.startswith("-") and len(tok) > 1:
-            spec, owner = _find_option(tok, target, matches, header, where, target_opts)
+            spec, owner = _find_option(tok, target, target_module, matches, header, where)
             if spec.nargs == 1 and spec.kind == "text":
                 j = i + 1
                 while j < n and not (tokens[j].startswith("-") and j > i + 1) and tokens[j] != "!":
@@ -406,68 +481,82 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
                 values = tokens[i + 1:j]
                 if len(values) < spec.nargs:
                     raise KplabError(f"{where}: option {tok} needs {spec.nargs} value(s)")
-            try:
-                option = Option(spec.name, normalise(spec, values), negate)
-            except ValueError as e:
-                raise KplabError(f"{where}: {tok}: {e}") from None
-            if any(o.name == spec.name for o in owner):
-                raise KplabError(f"{where}: option {tok} given twice")
-            owner.append(option)
+            option_key = (spec.name, spec.kind, negate, *values)
+            option = cache.options.get(option_key)
+            if option is None:
+                try:
+                    option = Option(spec.name, normalise(spec, values), negate)
+                except ValueError as e:
+                    raise KplabError(f"{where}: {tok}: {e}") from None
+                cache.options[option_key] = option
+            for o in owner.options:
+                if o.name == spec.name:
+                    raise KplabError(f"{where}: option {tok} given twice")
+            owner.options.append(option)
+            owner.keys.append(option_key)
             i = j
         else:
             raise KplabError(f"{where}: unexpected argument {tok!r}")
-        if tok != "!":
-            negate = False
+        negate = False
     if negate:
         raise KplabError(f"{where}: '!' at the end of the rule")
 
     built: list[Match] = []
-    for name, options, explicit in matches:
-        if name in ("tcp", "udp", "sctp", "icmp", "icmp6"):
-            wanted = {"icmp6": "ipv6-icmp"}.get(name, name)
-            if header.get("protocol") != wanted or header.get("protocol_negated"):
-                raise KplabError(f"{where}: match {name} needs '-p {wanted}' (the kernel refuses it otherwise)")
-        try:
-            validate(name, tuple(options))
-            canon = canonical_order(name, options)
-        except ValueError as e:
-            raise KplabError(f"{where}: {name}: {e}") from None
-        built.append(Match(name, canon, compile_match(name, canon)))
+    for module in matches:
+        name = module.name
+        wanted = _PROTOCOL_MATCHES.get(name)
+        if wanted is not None and (header.get("protocol") != wanted or header.get("protocol_negated")):
+            raise KplabError(f"{where}: match {name} needs '-p {wanted}' (the kernel refuses it otherwise)")
+        match_key = (name, *module.keys)
+        match = cache.matches.get(match_key)
+        if match is None:
+            try:
+                validate(name, tuple(module.options))
+                canon = canonical_order(name, module.options)
+            except ValueError as e:
+                raise KplabError(f"{where}: {name}: {e}") from None
+            match = cache.matches[match_key] = Match(name, canon, compile_match(name, canon))
+        built.append(match)
     if target is not None and target in BUILTIN_TARGETS:
-        try:
-            target_options = canonical_target(target, target_opts, ipv6=":" in str(header.get("dst") or header.get("src") or ""))
-        except ValueError as e:
-            raise KplabError(f"{where}: {target}: {e}") from None
+        ipv6 = ":" in str(header.get("dst") or header.get("src") or "")
+        target_key = (target, ipv6, *target_module.keys)
+        target_options = cache.targets.get(target_key)
+        if target_options is None:
+            try:
+                target_options = canonical_target(target, target_module.options, ipv6=ipv6)
+            except ValueError as e:
+                raise KplabError(f"{where}: {target}: {e}") from None
+            cache.targets[target_key] = target_options
     else:
-        if target_opts:
-            raise KplabError(f"{where}: unknown option {target_opts[0].name!r}")
+        if target_module.options:
+            raise KplabError(f"{where}: unknown option {target_module.options[0].name!r}")
         target_options = ()
     return Rule(chain=chain, matches=tuple(built), target=target, target_options=target_options, goto=goto,
                 line=lineno, source_text=text, **header)
 
 
-def _find_option(flag: str, target: str | None, matches: list[list], header: dict, where: str,
-                 target_opts: list[Option]) -> tuple[OptionSpec, list[Option]]:
+def _find_option(flag: str, target: str | None, target_module: _Module, matches: list[_Module], header: dict,
+                 where: str) -> tuple[OptionSpec, _Module]:
     """Which module an option belongs to: the target's, else the latest `-m` that knows it, else the
     protocol's implicit match (`-p tcp --dport 80`), as iptables resolves it."""
-    if target is not None and target in TARGET_SPECS:
-        for spec in TARGET_SPECS[target]:
-            if flag == spec.name or flag in spec.aliases:
-                return spec, target_opts
-    for entry in reversed(matches):
-        for spec in MATCH_SPECS[entry[0]]:
-            if flag == spec.name or flag in spec.aliases:
-                return spec, entry[1]
+    if target is not None and target in _TARGET_OPTIONS:
+        spec = _TARGET_OPTIONS[target].get(flag)
+        if spec is not None:
+            return spec, target_module
+    for module in reversed(matches):
+        spec = _MATCH_OPTIONS[module.name].get(flag)
+        if spec is not None:
+            return spec, module
     protocol = header.get("protocol")
     implicit = IMPLICIT.get(str(protocol)) if protocol else None
     if implicit:
-        for spec in MATCH_SPECS[implicit]:
-            if flag == spec.name or flag in spec.aliases:
-                existing = next((m for m in matches if m[0] == implicit), None)
-                if existing is None:
-                    existing = [implicit, [], False]
-                    matches.append(existing)
-                return spec, existing[1]
+        spec = _MATCH_OPTIONS[implicit].get(flag)
+        if spec is not None:
+            existing = next((m for m in matches if m.name == implicit), None)
+            if existing is None:
+                existing = _Module(implicit, explicit=False)
+                matches.append(existing)
+            return spec, existing
     if target is not None and target not in TARGET_SPECS:
         raise KplabError(f"{where}: unknown option {flag!r} (target {target} is a chain and takes no options)")
     raise KplabError(f"{where}: unknown option {flag!r}")
@@ -505,7 +594,6 @@ def _check_table(table: Table, source: str, partial: bool) -> None:
                 visit(nxt, path + [(name, rule)])
         state[name] = 2
 
-    import sys
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10000))
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from kplab.netfilter.option import Option, OptionSpec, parse_mark
+from kplab.netfilter.option import Option, OptionSpec, ipv4_cidr, parse_mark
 
 S = OptionSpec
 TARGET_SPECS: dict[str, tuple[OptionSpec, ...]] = {
@@ -97,6 +97,13 @@ def apply_xmark(mark: int, option: Option) -> int:
     return ((mark & ~mask) ^ value) & 0xFFFFFFFF
 
 
+def _ip_text(text: str) -> str:
+    """An address in canonical form; ValueError when it is not one."""
+    if "/" not in text and ipv4_cidr(text) is not None:
+        return text  # plain dotted quad: already canonical
+    return str(ipaddress.ip_address(text))
+
+
 @dataclass(frozen=True)
 class NatRange:
     """`ip[-ip][:port[-port]]` of --to-destination / --to-source (`[v6]:port` for IPv6)."""
@@ -115,8 +122,8 @@ class NatRange:
             address, ports = text.split(":")
         first, _, last = address.partition("-")
         try:
-            first_ip = str(ipaddress.ip_address(first)) if first else None
-            last_ip = str(ipaddress.ip_address(last)) if last else first_ip
+            first_ip = _ip_text(first) if first else None
+            last_ip = _ip_text(last) if last else first_ip
             if ports:
                 lo, _, hi = ports.partition("-")
                 first_port, last_port = int(lo), int(hi or lo)
