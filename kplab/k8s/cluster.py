@@ -156,20 +156,11 @@ class Cluster:
         for kind in {w.kind for w in workloads_l}:
             _unique(f"{kind.lower()}s.apps", [(w.key, w) for w in workloads_l if w.kind == kind])
 
-        for n in namespaces_l:
-            validate_namespace(n)
-        for n in nodes_l:
-            validate_node(n)
-        for p in pods_l:
-            validate_pod(p)
-        for s in services_l:
-            validate_service(s)
-        for s in slices_l:
-            validate_endpointslice(s)
-        for w in workloads_l:
-            validate_workload(w)
-        for p in policies_l:
-            validate_networkpolicy(p)
+        for objects, validate in ((namespaces_l, validate_namespace), (nodes_l, validate_node), (pods_l, validate_pod),
+                                  (services_l, validate_service), (slices_l, validate_endpointslice),
+                                  (workloads_l, validate_workload), (policies_l, validate_networkpolicy)):
+            for obj in objects:
+                validate(obj)
 
         allocate_node_addresses(nodes_l, settings)
         # system pods first, as they exist before anything is applied

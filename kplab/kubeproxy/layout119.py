@@ -20,10 +20,11 @@ What this relies on (and how sure it is):
 from __future__ import annotations
 
 from kplab.kubeproxy.address import cidr_contains, to_cidr
-from kplab.kubeproxy.chainname import SERVICE_CHAIN_PREFIXES_V119, is_service_chain
+from kplab.kubeproxy.chainname import SERVICE_CHAIN_PREFIXES_V119
 from kplab.kubeproxy.config import ProxierConfig
 from kplab.kubeproxy.endpoints import EndpointInfo
-from kplab.kubeproxy.proxier import MARK_MASQ, NODEPORTS_TAIL_COMMENT, SyncOutput, probability
+from kplab.kubeproxy.proxier import (MARK_MASQ, NODEPORTS_TAIL_COMMENT, SyncOutput, delete_stale_chains,
+                                     firewall_sources, postrouting_rules, probability, write_masquerade_rules)
 from kplab.kubeproxy.restore import TableBuffer, comment, join_tables
 from kplab.kubeproxy.serviceport import ServicePortInfo
 
@@ -49,7 +50,7 @@ def install_kubelet_chains(tables, cfg: ProxierConfig) -> None:
     tables.ensure_chain("nat", MARK_MASQ)
     tables.ensure_rule("nat", MARK_MASQ, f"-j MARK --or-mark {cfg.mark}", prepend=False)
     tables.ensure_chain("nat", "KUBE-POSTROUTING")
-    for spec in _postrouting(cfg):
+    for spec in postrouting_rules(cfg):
         tables.ensure_rule("nat", "KUBE-POSTROUTING", spec, prepend=False)
     tables.ensure_rule("nat", "POSTROUTING", comment("kubernetes postrouting rules") + " -j KUBE-POSTROUTING")
     tables.ensure_chain("filter", "KUBE-FIREWALL")
@@ -63,12 +64,6 @@ def install_kubelet_chains(tables, cfg: ProxierConfig) -> None:
     tables.ensure_rule("filter", "OUTPUT", "-j KUBE-FIREWALL")
 
 
-def _postrouting(cfg: ProxierConfig) -> list[str]:
-    masq = comment("kubernetes service traffic requiring SNAT") + " -j MASQUERADE"
-    return [f"-m mark ! --mark {cfg.mark}/{cfg.mark} -j RETURN", f"-j MARK --xor-mark {cfg.mark}",
-            masq + (" --random-fully" if cfg.random_fully else "")]
-
-
 def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[EndpointInfo]]], *,
                existing_nat_chains: set[str] | None) -> SyncOutput:
     filt, nat = TableBuffer("filter"), TableBuffer("nat")
@@ -76,9 +71,7 @@ def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[Endpo
         filt.chain(c)
     for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", MARK_MASQ):
         nat.chain(c)
-    for spec in _postrouting(cfg):
-        nat.rule("KUBE-POSTROUTING", spec)
-    nat.rule(MARK_MASQ, f"-j MARK --or-mark {cfg.mark}")
+    write_masquerade_rules(nat, cfg)
 
     ready = [(info, [e for e in eps if e.ready]) for info, eps in ports]
     large = sum(len(eps) for _, eps in ready) > cfg.large_cluster_threshold
@@ -86,12 +79,7 @@ def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[Endpo
     for info, eps in ready:
         _write_service_port(cfg, info, eps, filt, nat, active, large)
 
-    deleted = []
-    for chain in sorted(existing_nat_chains or ()):
-        if chain not in active and is_service_chain(chain, SERVICE_CHAIN_PREFIXES_V119):
-            nat.chain(chain)
-            nat.delete(chain)
-            deleted.append(chain)
+    deleted = delete_stale_chains(nat, existing_nat_chains or set(), active, SERVICE_CHAIN_PREFIXES_V119)
 
     tail = comment(NODEPORTS_TAIL_COMMENT)
     if cfg.node_ports_match_all:
@@ -118,6 +106,11 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
     C, XLB, F = info.svc_chain, info.xlb_chain, info.fw_chain
     only_local = info.external_policy_local and info.type in ("NodePort", "LoadBalancer")
     has_eps = bool(eps)
+
+    def reject(chain: str, match: str) -> None:
+        """A Service without endpoints: kube-proxy rejects its traffic in the filter table."""
+        filt.rule(chain, f'{comment(name + " has no endpoints")} {match} -j REJECT')
+
     svc_comment = "" if large else comment(name) + " "  # appendServiceCommentLocked
     if has_eps:
         nat.chain(C)
@@ -135,8 +128,7 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
             nat.rule("KUBE-SERVICES", f"{args} ! -s {cfg.local_cidr} -j {MARK_MASQ}")
         nat.rule("KUBE-SERVICES", f"{args} -j {C}")
     else:
-        filt.rule("KUBE-SERVICES", f'{comment(name + " has no endpoints")} {proto} -d {to_cidr(info.cluster_ip)} '
-                                   f"--dport {info.port} -j REJECT")
+        reject("KUBE-SERVICES", f"{proto} -d {to_cidr(info.cluster_ip)} --dport {info.port}")
     # externalIPs: always masqueraded, to the service chain
     for eip in info.external_ips:
         if has_eps:
@@ -145,8 +137,7 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
             nat.rule("KUBE-SERVICES", f"{args} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j {C}")
             nat.rule("KUBE-SERVICES", f"{args} -m addrtype --dst-type LOCAL -j {C}")
         else:
-            filt.rule("KUBE-EXTERNAL-SERVICES", f'{comment(name + " has no endpoints")} {proto} -d {to_cidr(eip)} '
-                                                f"--dport {info.port} -j REJECT")
+            reject("KUBE-EXTERNAL-SERVICES", f"{proto} -d {to_cidr(eip)} --dport {info.port}")
     # load balancer IPs go through the KUBE-FW chain
     for lbip in info.load_balancer_ips:
         if has_eps:
@@ -161,18 +152,11 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
                 chosen = C
             if not info.source_ranges:
                 nat.rule(F, f"{fw} -j {chosen}")
-            else:
-                allow_from_node = False
-                for src in info.source_ranges:
-                    nat.rule(F, f"{fw} -s {src} -j {chosen}")
-                    if cfg.primary_ip and cidr_contains(src, cfg.primary_ip):
-                        allow_from_node = True
-                if allow_from_node:
-                    nat.rule(F, f"{fw} -s {to_cidr(lbip)} -j {chosen}")
+            for src in firewall_sources(cfg, info.source_ranges, [to_cidr(lbip)]):
+                nat.rule(F, f"{fw} -s {src} -j {chosen}")
             nat.rule(F, f"{fw} -j {MARK_DROP}")  # not DNATed by now: firewalled
         else:
-            filt.rule("KUBE-SERVICES", f'{comment(name + " has no endpoints")} {proto} -d {to_cidr(lbip)} '
-                                       f"--dport {info.port} -j REJECT")
+            reject("KUBE-SERVICES", f"{proto} -d {to_cidr(lbip)} --dport {info.port}")
     # NodePort
     if info.node_port:
         if has_eps:
@@ -185,8 +169,7 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
                 nat.rule("KUBE-NODEPORTS", f"{args} -s {loopback} -j {MARK_MASQ}")  # localhost martian fix
                 nat.rule("KUBE-NODEPORTS", f"{args} -j {XLB}")
         else:
-            filt.rule("KUBE-EXTERNAL-SERVICES", f'{comment(name + " has no endpoints")} -m addrtype --dst-type LOCAL '
-                                                f"{proto} --dport {info.node_port} -j REJECT")
+            reject("KUBE-EXTERNAL-SERVICES", f"-m addrtype --dst-type LOCAL {proto} --dport {info.node_port}")
     if not has_eps:
         return
 

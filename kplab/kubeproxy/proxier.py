@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kplab.kubeproxy.address import cidr_contains
+from kplab.kubeproxy.chainname import SERVICE_CHAIN_PREFIXES, is_service_chain
 from kplab.kubeproxy.config import ProxierConfig
 from kplab.kubeproxy.endpoints import EndpointInfo, categorize
 from kplab.kubeproxy.restore import TableBuffer, comment, join_tables
 from kplab.kubeproxy.serviceport import ServicePortInfo
-from kplab.kubeproxy.chainname import is_service_chain
 
 MARK_MASQ = "KUBE-MARK-MASQ"
 NODEPORTS_TAIL_COMMENT = "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
@@ -20,6 +21,39 @@ NODEPORTS_TAIL_COMMENT = "kubernetes service nodeports; NOTE: this must be the l
 def probability(n: int) -> str:
     """computeProbability: Go's %0.10f of 1/n."""
     return f"{1.0 / n:0.10f}"
+
+
+def postrouting_rules(cfg: ProxierConfig) -> list[str]:
+    """KUBE-POSTROUTING: masquerade, once, what KUBE-MARK-MASQ marked (the mark is cleared so it is not redone)."""
+    masq = comment("kubernetes service traffic requiring SNAT") + " -j MASQUERADE"
+    return [f"-m mark ! --mark {cfg.mark}/{cfg.mark} -j RETURN", f"-j MARK --xor-mark {cfg.mark}",
+            masq + (" --random-fully" if cfg.random_fully else "")]
+
+
+def write_masquerade_rules(nat: TableBuffer, cfg: ProxierConfig) -> None:
+    """Masquerade machinery: mark in KUBE-MARK-MASQ, act (once) in KUBE-POSTROUTING."""
+    for spec in postrouting_rules(cfg):
+        nat.rule("KUBE-POSTROUTING", spec)
+    nat.rule(MARK_MASQ, f"-j MARK --or-mark {cfg.mark}")
+
+
+def delete_stale_chains(nat: TableBuffer, existing: set[str], active: set[str],
+                        prefixes: tuple[str, ...] = SERVICE_CHAIN_PREFIXES) -> list[str]:
+    """Flush and delete the service chains the node has that this sync did not write; returns their names."""
+    deleted = []
+    for chain in sorted(existing):
+        if chain not in active and is_service_chain(chain, prefixes):
+            nat.chain(chain)  # a chain line flushes it, so that -X can delete it
+            nat.delete(chain)
+            deleted.append(chain)
+    return deleted
+
+
+def firewall_sources(cfg: ProxierConfig, source_ranges, lb_ips) -> list[str]:
+    """loadBalancerSourceRanges, plus the load balancer IPs themselves when a range holds the node's own IP: the
+    node's traffic to its own load balancer comes back from the load balancer's IP."""
+    allow_from_node = any(cfg.primary_ip and cidr_contains(src, cfg.primary_ip) for src in source_ranges)
+    return list(source_ranges) + (list(lb_ips) if allow_from_node else [])
 
 
 @dataclass
@@ -43,13 +77,7 @@ def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[Endpo
         filt.chain(c)
     for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", MARK_MASQ):
         nat.chain(c)
-
-    # Masquerade machinery: mark in KUBE-MARK-MASQ, act (once) in KUBE-POSTROUTING.
-    nat.rule("KUBE-POSTROUTING", f"-m mark ! --mark {cfg.mark}/{cfg.mark} -j RETURN")
-    nat.rule("KUBE-POSTROUTING", f"-j MARK --xor-mark {cfg.mark}")
-    masq = comment("kubernetes service traffic requiring SNAT") + " -j MASQUERADE"
-    nat.rule("KUBE-POSTROUTING", masq + (" --random-fully" if cfg.random_fully else ""))
-    nat.rule(MARK_MASQ, f"-j MARK --or-mark {cfg.mark}")
+    write_masquerade_rules(nat, cfg)
 
     if cfg.localhost_node_ports:
         # route_localnet opens a hole (CVE-2020-8558); this duplicate of kubelet's rule closes it.
@@ -68,11 +96,7 @@ def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[Endpo
 
     deleted = []
     if allow_cleanup and existing_nat_chains is not None:
-        for chain in sorted(existing_nat_chains):
-            if chain not in active and is_service_chain(chain):
-                nat.chain(chain)  # a chain line flushes it, so that -X can delete it
-                nat.delete(chain)
-                deleted.append(chain)
+        deleted = delete_stale_chains(nat, existing_nat_chains, active)
 
     if not cfg.tcp_be_liberal:
         nfacct = " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts" if cfg.nfacct else ""
@@ -197,14 +221,8 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
     if uses_fw_chain:
         out.chain(F)
         fw_comment = comment(name + " loadbalancer IP")
-        allow_from_node = False
-        for src in info.source_ranges:
+        for src in firewall_sources(cfg, info.source_ranges, info.load_balancer_ips):
             out.rule(F, f"{fw_comment} -s {src} -j {E}")
-            if cfg.primary_ip and _contains(src, cfg.primary_ip):
-                allow_from_node = True
-        if allow_from_node:
-            for lbip in info.load_balancer_ips:
-                out.rule(F, f"{fw_comment} -s {lbip} -j {E}")
         out.rule(F, comment(f"other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"))
     # 10. SVC / SVL chains
     if uses_cluster_chain:
@@ -235,7 +253,3 @@ def _write_endpoint_jumps(out: TableBuffer, info: ServicePortInfo, chain: str, e
         stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
         out.rule(chain, f"{c(ep)}{stat}-j {ep.chain(info)}")
 
-
-def _contains(cidr: str, ip: str) -> bool:
-    from kplab.kubeproxy.address import cidr_contains
-    return cidr_contains(cidr, ip)
