@@ -359,7 +359,9 @@ _HEADER_FLAGS = {"-s": "src", "--source": "src", "--src": "src", "-d": "dst", "-
                  "-i": "in_iface", "--in-interface": "in_iface", "-o": "out_iface", "--out-interface": "out_iface",
                  "-p": "protocol", "--protocol": "protocol"}
 _JUMP_FLAGS = {"-j": False, "--jump": False, "-g": True, "--goto": True}  # flag -> goto
+_NAMING_FLAGS = {"-m", "--match", "-j", "--jump", "-g", "--goto", "-p", "--protocol"}  # their value shapes the rule
 _PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmp6": "ipv6-icmp"}
+_TARGET = -1  # module index of the target's options in a shape's steps
 
 
 def _by_flag(specs: tuple[OptionSpec, ...]) -> dict[str, OptionSpec]:
@@ -375,28 +377,161 @@ _MATCH_OPTIONS = {name: _by_flag(specs) for name, specs in MATCH_SPECS.items()}
 _TARGET_OPTIONS = {name: _by_flag(specs) for name, specs in TARGET_SPECS.items()}
 
 
-class _Module:
-    """A match (or the target) being read: its options so far, and their keys (for the caches)."""
-    __slots__ = ("name", "options", "keys", "explicit")
-
-    def __init__(self, name: str, explicit: bool = True):
-        self.name = name
-        self.options: list[Option] = []
-        self.keys: list[tuple] = []
-        self.explicit = explicit
-
-
 class ParseCache:
-    """What one parse has already read, so each distinct option, match and target is read, checked and
-    compiled once: a kube-proxy dump repeats a few rule shapes with different values, and Option/Match values
-    are immutable, so rules can share them. (Rules themselves are never shared: `-m statistic --mode nth`
-    counts per rule object.)"""
-    __slots__ = ("options", "matches", "targets")
+    """What one parse has already worked out, so that each distinct rule shape, option, match and target is
+    read, checked and compiled once. A kube-proxy dump repeats a handful of rule shapes with different values;
+    Option and Match are immutable values, so rules share them. (Rules themselves are never shared:
+    `-m statistic --mode nth` counts per rule object.)"""
+    __slots__ = ("shapes", "options", "matches", "targets")
 
     def __init__(self) -> None:
+        self.shapes: dict[tuple, RuleShape] = {}
         self.options: dict[tuple, Option] = {}
         self.matches: dict[tuple, Match] = {}
         self.targets: dict[tuple, tuple[Option, ...]] = {}
+
+
+def shape_key(tokens: list[str]) -> tuple:
+    """The tokens with the free values blanked out: flags, '!', and the names after -m/-j/-g/-p are kept, so
+    two rules with the same key are read the same way (only their values differ)."""
+    key: list[str | None] = []
+    keep_next = False
+    for tok in tokens:
+        if keep_next or tok[:1] == "-" or tok == "!":
+            key.append(tok)
+            keep_next = tok in _NAMING_FLAGS
+        else:
+            key.append(None)
+            keep_next = False
+    return tuple(key)
+
+
+class RuleShape:
+    """How to read every rule of one shape: the steps that read its values, in token order (so the first
+    fault in the rule is the one reported), the match modules, the target.
+
+    Steps: ("set", header key, value) | ("address", header key, position, negated, flag) |
+    ("iface", header key, position, negated) | ("option", module index, spec, negated, start, end, flag) |
+    ("error", message) — a fault that needs no values (unknown option, missing value...), raised when reached.
+    """
+    __slots__ = ("steps", "modules", "target", "goto", "protocol", "protocol_negated")
+
+    def __init__(self, tokens: list[str]):
+        self.steps: list[tuple] = []
+        self.modules: list[str] = []  # match module names, in the order their Match objects are built
+        self.target: str | None = None
+        self.goto = False
+        self.protocol: str | None = None
+        self.protocol_negated = False
+        try:
+            self._read(tokens)
+        except _ShapeError as e:
+            self.steps.append(("error", str(e)))
+
+    def _read(self, tokens: list[str]) -> None:
+        steps = self.steps
+        seen: dict[int, list[str]] = {}  # module index -> option names given so far
+        negate = False
+        i, n = 0, len(tokens)
+
+        def value_at(k: int, flag: str) -> str:
+            if k >= n:
+                raise _ShapeError(f"option {flag} needs a value")
+            return tokens[k]
+
+        while i < n:
+            tok = tokens[i]
+            if tok == "!":
+                if negate:
+                    raise _ShapeError("double '!'")
+                negate = True
+                i += 1
+                continue
+            key = _HEADER_FLAGS.get(tok)
+            if key is not None:
+                value = value_at(i + 1, tok)
+                if key == "protocol":
+                    self.protocol = _norm_protocol(value)
+                    self.protocol_negated = negate and self.protocol is not None
+                    steps.append(("set", "protocol", self.protocol))
+                    steps.append(("set", "protocol_negated", self.protocol_negated))
+                elif key == "src" or key == "dst":
+                    steps.append(("address", key, i + 1, negate, tok))
+                else:
+                    steps.append(("iface", key, i + 1, negate))
+                i += 2
+            elif tok == "-m" or tok == "--match":
+                if negate:
+                    raise _ShapeError("'!' cannot negate -m")
+                name = value_at(i + 1, tok)
+                if name not in MATCH_SPECS:
+                    raise _ShapeError(f"unknown match {name!r}")
+                self.modules.append(name)
+                i += 2
+            elif tok in _JUMP_FLAGS:
+                if negate:
+                    raise _ShapeError(f"'!' cannot negate {tok}")
+                if self.target is not None:
+                    raise _ShapeError("more than one target")
+                self.target = sys.intern(value_at(i + 1, tok))
+                self.goto = _JUMP_FLAGS[tok]
+                if self.goto and self.target in BUILTIN_TARGETS:
+                    raise _ShapeError(f"-g needs a user chain, not {self.target}")
+                i += 2
+            elif tok == "-c" or tok == "--set-counters":
+                i += 3
+            elif tok.startswith("-") and len(tok) > 1:
+                spec, module = self._find_option(tok)
+                if spec.nargs == 1 and spec.kind == "text":
+                    j = i + 1
+                    while j < n and not (tokens[j].startswith("-") and j > i + 1) and tokens[j] != "!":
+                        j += 1
+                    if j == i + 1:
+                        raise _ShapeError(f"option {tok} needs a value")
+                elif spec.kind == "flag":
+                    j = i + 1
+                else:
+                    j = i + 1 + spec.nargs
+                    if j > n:
+                        raise _ShapeError(f"option {tok} needs {spec.nargs} value(s)")
+                steps.append(("option", module, spec, negate, i + 1, j, tok))
+                given = seen.setdefault(module, [])
+                if spec.name in given:
+                    raise _ShapeError(f"option {tok} given twice")
+                given.append(spec.name)
+                i = j
+            else:
+                raise _ShapeError(f"unexpected argument {tok!r}")
+            negate = False
+        if negate:
+            raise _ShapeError("'!' at the end of the rule")
+
+    def _find_option(self, flag: str) -> tuple[OptionSpec, int]:
+        """Which module an option belongs to: the target's, else the latest `-m` that knows it, else the
+        protocol's implicit match (`-p tcp --dport 80`), as iptables resolves it."""
+        target = self.target
+        if target is not None and target in _TARGET_OPTIONS:
+            spec = _TARGET_OPTIONS[target].get(flag)
+            if spec is not None:
+                return spec, _TARGET
+        for index in range(len(self.modules) - 1, -1, -1):
+            spec = _MATCH_OPTIONS[self.modules[index]].get(flag)
+            if spec is not None:
+                return spec, index
+        implicit = IMPLICIT.get(str(self.protocol)) if self.protocol else None
+        if implicit:
+            spec = _MATCH_OPTIONS[implicit].get(flag)
+            if spec is not None:
+                if implicit not in self.modules:
+                    self.modules.append(implicit)
+                return spec, self.modules.index(implicit)
+        if target is not None and target not in TARGET_SPECS:
+            raise _ShapeError(f"unknown option {flag!r} (target {target} is a chain and takes no options)")
+        raise _ShapeError(f"unknown option {flag!r}")
+
+
+class _ShapeError(Exception):
+    """A fault found while reading a rule's shape (message without the `source:line: ` prefix)."""
 
 
 def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, text: str = "",
@@ -404,162 +539,80 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
     """Read the part of a rule after `-A CHAIN` into a Rule (KplabError naming the line and the fault)."""
     if cache is None:
         cache = ParseCache()
+    key = shape_key(tokens)
+    shape = cache.shapes.get(key)
+    if shape is None:
+        shape = cache.shapes[key] = RuleShape(tokens)
+
     header: dict[str, object] = {}
-    matches: list[_Module] = []
-    target: str | None = None
-    target_module = _Module("")
-    goto = False
-    negate = False
-    i, n = 0, len(tokens)
-
-    def value_at(k: int, flag: str) -> str:
-        if k >= n:
-            raise KplabError(f"{where}: option {flag} needs a value")
-        return tokens[k]
-
-    while i < n:
-        tok = tokens[i]
-        if tok == "!":
-            if negate:
-                raise KplabError(f"{where}: double '!'")
-            negate = True
-            i += 1
-            continue
-        key = _HEADER_FLAGS.get(tok)
-        if key is not None:
-            value = value_at(i + 1, tok)
-            if key == "protocol":
-                protocol = _norm_protocol(value)
-                header["protocol"] = protocol
-                header["protocol_negated"] = negate and protocol is not None
-            elif key == "src" or key == "dst":
-                if "," in value:
-                    raise KplabError(f"{where}: {tok} with several addresses expands to several rules; "
-                                     f"write one rule each")
-                try:
-                    header[key], header["_" + key + "_test"] = read_address(value)
-                except ValueError as e:
-                    raise KplabError(f"{where}: {e}") from None
-                header[key + "_negated"] = negate
-            else:
-                header[key] = value
-                header["in_negated" if key == "in_iface" else "out_negated"] = negate
-            i += 2
-        elif tok == "-m" or tok == "--match":
-            if negate:
-                raise KplabError(f"{where}: '!' cannot negate -m")
-            name = value_at(i + 1, tok)
-            if name not in MATCH_SPECS:
-                raise KplabError(f"{where}: unknown match {name!r}")
-            matches.append(_Module(name))
-            i += 2
-        elif tok in _JUMP_FLAGS:
-            if negate:
-                raise KplabError(f"{where}: '!' cannot negate {tok}")
-            if target is not None:
-                raise KplabError(f"{where}: more than one target")
-            target = sys.intern(value_at(i + 1, tok))
-            goto = _JUMP_FLAGS[tok]
-            if goto and target in BUILTIN_TARGETS:
-                raise KplabError(f"{where}: -g needs a user chain, not {target}")
-            i += 2
-        elif tok == "-c" or tok == "--set-counters":
-            i += 3
-        elif tok.startswith("-") and len(tok) > 1:
-            spec, owner = _find_option(tok, target, target_module, matches, header, where)
-            if spec.nargs == 1 and spec.kind == "text":
-                j = i + 1
-                while j < n and not (tokens[j].startswith("-") and j > i + 1) and tokens[j] != "!":
-                    j += 1
-                values = tokens[i + 1:j]
-                if not values:
-                    raise KplabError(f"{where}: option {tok} needs a value")
-            elif spec.kind == "flag":
-                values, j = [], i + 1
-            else:
-                j = i + 1 + spec.nargs
-                values = tokens[i + 1:j]
-                if len(values) < spec.nargs:
-                    raise KplabError(f"{where}: option {tok} needs {spec.nargs} value(s)")
+    options: list[list[Option]] = [[] for _ in range(len(shape.modules) + 1)]  # [-1] is the target's
+    keys: list[list[tuple]] = [[] for _ in range(len(shape.modules) + 1)]
+    for step in shape.steps:
+        kind = step[0]
+        if kind == "option":
+            _, module, spec, negate, start, end, flag = step
+            values = tokens[start:end]
             option_key = (spec.name, spec.kind, negate, *values)
             option = cache.options.get(option_key)
             if option is None:
                 try:
                     option = Option(spec.name, normalise(spec, values), negate)
                 except ValueError as e:
-                    raise KplabError(f"{where}: {tok}: {e}") from None
+                    raise KplabError(f"{where}: {flag}: {e}") from None
                 cache.options[option_key] = option
-            for o in owner.options:
-                if o.name == spec.name:
-                    raise KplabError(f"{where}: option {tok} given twice")
-            owner.options.append(option)
-            owner.keys.append(option_key)
-            i = j
+            options[module].append(option)
+            keys[module].append(option_key)
+        elif kind == "address":
+            _, name, position, negate, flag = step
+            value = tokens[position]
+            if "," in value:
+                raise KplabError(f"{where}: {flag} with several addresses expands to several rules; write one rule each")
+            try:
+                header[name], header["_" + name + "_test"] = read_address(value)
+            except ValueError as e:
+                raise KplabError(f"{where}: {e}") from None
+            header[name + "_negated"] = negate
+        elif kind == "iface":
+            _, name, position, negate = step
+            header[name] = tokens[position]
+            header["in_negated" if name == "in_iface" else "out_negated"] = negate
+        elif kind == "set":
+            header[step[1]] = step[2]
         else:
-            raise KplabError(f"{where}: unexpected argument {tok!r}")
-        negate = False
-    if negate:
-        raise KplabError(f"{where}: '!' at the end of the rule")
+            raise KplabError(f"{where}: {step[1]}")
 
     built: list[Match] = []
-    for module in matches:
-        name = module.name
+    for index, name in enumerate(shape.modules):
         wanted = _PROTOCOL_MATCHES.get(name)
-        if wanted is not None and (header.get("protocol") != wanted or header.get("protocol_negated")):
+        if wanted is not None and (shape.protocol != wanted or shape.protocol_negated):
             raise KplabError(f"{where}: match {name} needs '-p {wanted}' (the kernel refuses it otherwise)")
-        match_key = (name, *module.keys)
+        match_key = (name, *keys[index])
         match = cache.matches.get(match_key)
         if match is None:
             try:
-                validate(name, tuple(module.options))
-                canon = canonical_order(name, module.options)
+                validate(name, tuple(options[index]))
+                canon = canonical_order(name, options[index])
             except ValueError as e:
                 raise KplabError(f"{where}: {name}: {e}") from None
             match = cache.matches[match_key] = Match(name, canon, compile_match(name, canon))
         built.append(match)
+    target = shape.target
     if target is not None and target in BUILTIN_TARGETS:
         ipv6 = ":" in str(header.get("dst") or header.get("src") or "")
-        target_key = (target, ipv6, *target_module.keys)
+        target_key = (target, ipv6, *keys[_TARGET])
         target_options = cache.targets.get(target_key)
         if target_options is None:
             try:
-                target_options = canonical_target(target, target_module.options, ipv6=ipv6)
+                target_options = canonical_target(target, options[_TARGET], ipv6=ipv6)
             except ValueError as e:
                 raise KplabError(f"{where}: {target}: {e}") from None
             cache.targets[target_key] = target_options
     else:
-        if target_module.options:
-            raise KplabError(f"{where}: unknown option {target_module.options[0].name!r}")
+        if options[_TARGET]:
+            raise KplabError(f"{where}: unknown option {options[_TARGET][0].name!r}")
         target_options = ()
-    return Rule(chain=chain, matches=tuple(built), target=target, target_options=target_options, goto=goto,
+    return Rule(chain=chain, matches=tuple(built), target=target, target_options=target_options, goto=shape.goto,
                 line=lineno, source_text=text, **header)
-
-
-def _find_option(flag: str, target: str | None, target_module: _Module, matches: list[_Module], header: dict,
-                 where: str) -> tuple[OptionSpec, _Module]:
-    """Which module an option belongs to: the target's, else the latest `-m` that knows it, else the
-    protocol's implicit match (`-p tcp --dport 80`), as iptables resolves it."""
-    if target is not None and target in _TARGET_OPTIONS:
-        spec = _TARGET_OPTIONS[target].get(flag)
-        if spec is not None:
-            return spec, target_module
-    for module in reversed(matches):
-        spec = _MATCH_OPTIONS[module.name].get(flag)
-        if spec is not None:
-            return spec, module
-    protocol = header.get("protocol")
-    implicit = IMPLICIT.get(str(protocol)) if protocol else None
-    if implicit:
-        spec = _MATCH_OPTIONS[implicit].get(flag)
-        if spec is not None:
-            existing = next((m for m in matches if m.name == implicit), None)
-            if existing is None:
-                existing = _Module(implicit, explicit=False)
-                matches.append(existing)
-            return spec, existing
-    if target is not None and target not in TARGET_SPECS:
-        raise KplabError(f"{where}: unknown option {flag!r} (target {target} is a chain and takes no options)")
-    raise KplabError(f"{where}: unknown option {flag!r}")
 
 
 def _check_table(table: Table, source: str, partial: bool) -> None:
