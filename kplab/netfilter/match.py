@@ -91,6 +91,15 @@ class MatchContext:
         self.decisions: list[str] = []  # notes of stateful decisions (statistic, recent), for the step text
 
 
+def build_match(name: str, options: list[Option]) -> Match:
+    """A checked, canonical, compiled Match from options in the order they were written (ValueError if bad)."""
+    if name == "comment" and len(options) == 1:  # most distinct matches in a kube-proxy dump: nothing to check
+        return Match(name, (options[0],), _always)
+    validate(name, tuple(options))
+    canon = canonical_order(name, options)
+    return Match(name, canon, compile_match(name, canon))
+
+
 def canonical_order(name: str, options: list[Option]) -> tuple[Option, ...]:
     """Options in the order iptables-save prints them, with the defaults it prints filled in."""
     specs = MATCH_SPECS[name]

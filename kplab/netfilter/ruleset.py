@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
-from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, canonical_order, compile_match, validate
+from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, build_match
 from kplab.netfilter.option import Option, OptionSpec, normalise
 from kplab.netfilter.rule import BUILTIN_TARGETS, Rule, read_address
 from kplab.netfilter.target import TARGET_SPECS, canonical_target
@@ -229,11 +229,11 @@ def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> 
     table_line = 0
     lineno = 0
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        line = stripped = raw.strip()
+        if not line or line[0] == "#":
             continue
         where = f"{source}:{lineno}"
-        if line.startswith("*"):
+        if line[0] == "*":
             if table is not None:
                 raise KplabError(f"{where}: table {line[1:]} starts before COMMIT of table {table.name}")
             name = line[1:].strip()
@@ -248,14 +248,17 @@ def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> 
             _check_table(table, source, partial)
             table = None
             continue
-        if line.startswith(":"):
+        if line[0] == ":":
             _declare_chain(table, line, where, lineno)
             continue
-        counters = None
-        if line.startswith("["):
-            counters, _, line = line.partition("]")
-            line = line.strip()
-        _command(table, _tokens(line, where), where, lineno, raw.strip(), cache)
+        if line[0] == "[":  # [packets:bytes] counters before the rule: not modelled
+            line = line.partition("]")[2].strip()
+        tokens = _tokens(line, where)
+        chain = table.chains.get(tokens[1]) if len(tokens) > 1 and tokens[0] == "-A" else None
+        if chain is not None:  # the common case, `-A CHAIN rule...`, without the general command dispatch
+            chain.rules.append(parse_rule_spec(chain.name, tokens[2:], where, lineno, stripped, cache))
+        else:
+            _command(table, tokens, where, lineno, stripped, cache)
     if table is not None:
         raise KplabError(f"{source}:{lineno}: table {table.name} (line {table_line}) has no COMMIT")
     return ruleset
@@ -359,7 +362,7 @@ _HEADER_FLAGS = {"-s": "src", "--source": "src", "--src": "src", "-d": "dst", "-
                  "-i": "in_iface", "--in-interface": "in_iface", "-o": "out_iface", "--out-interface": "out_iface",
                  "-p": "protocol", "--protocol": "protocol"}
 _JUMP_FLAGS = {"-j": False, "--jump": False, "-g": True, "--goto": True}  # flag -> goto
-_NAMING_FLAGS = {"-m", "--match", "-j", "--jump", "-g", "--goto", "-p", "--protocol"}  # their value shapes the rule
+_NAMING_FLAGS = {"-m", "--match", "-p", "--protocol"}  # their value shapes the rule (as does a built-in target)
 _PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmp6": "ipv6-icmp"}
 _TARGET = -1  # module index of the target's options in a shape's steps
 
@@ -392,12 +395,13 @@ class ParseCache:
 
 
 def shape_key(tokens: list[str]) -> tuple:
-    """The tokens with the free values blanked out: flags, '!', and the names after -m/-j/-g/-p are kept, so
-    two rules with the same key are read the same way (only their values differ)."""
+    """The tokens with the free values blanked out: flags, '!', the names after -m and -p and built-in targets
+    are kept, so two rules with the same key are read the same way (only their values differ; a jump to a
+    user chain is a value)."""
     key: list[str | None] = []
     keep_next = False
     for tok in tokens:
-        if keep_next or tok[:1] == "-" or tok == "!":
+        if keep_next or tok[:1] == "-" or tok == "!" or tok in TARGET_SPECS:
             key.append(tok)
             keep_next = tok in _NAMING_FLAGS
         else:
@@ -414,12 +418,13 @@ class RuleShape:
     ("iface", header key, position, negated) | ("option", module index, spec, negated, start, end, flag) |
     ("error", message) — a fault that needs no values (unknown option, missing value...), raised when reached.
     """
-    __slots__ = ("steps", "modules", "target", "goto", "protocol", "protocol_negated")
+    __slots__ = ("steps", "modules", "target", "target_position", "goto", "protocol", "protocol_negated")
 
     def __init__(self, tokens: list[str]):
         self.steps: list[tuple] = []
         self.modules: list[str] = []  # match module names, in the order their Match objects are built
-        self.target: str | None = None
+        self.target: str | None = None  # as read from the first rule of this shape; a user chain's name varies
+        self.target_position: int | None = None
         self.goto = False
         self.protocol: str | None = None
         self.protocol_negated = False
@@ -473,7 +478,8 @@ class RuleShape:
                     raise _ShapeError(f"'!' cannot negate {tok}")
                 if self.target is not None:
                     raise _ShapeError("more than one target")
-                self.target = sys.intern(value_at(i + 1, tok))
+                self.target = value_at(i + 1, tok)
+                self.target_position = i + 1
                 self.goto = _JUMP_FLAGS[tok]
                 if self.goto and self.target in BUILTIN_TARGETS:
                     raise _ShapeError(f"-g needs a user chain, not {self.target}")
@@ -494,7 +500,7 @@ class RuleShape:
                     j = i + 1 + spec.nargs
                     if j > n:
                         raise _ShapeError(f"option {tok} needs {spec.nargs} value(s)")
-                steps.append(("option", module, spec, negate, i + 1, j, tok))
+                steps.append(("option", module, spec, (spec.name, spec.kind, negate), i + 1, j, tok))
                 given = seen.setdefault(module, [])
                 if spec.name in given:
                     raise _ShapeError(f"option {tok} given twice")
@@ -550,13 +556,13 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
     for step in shape.steps:
         kind = step[0]
         if kind == "option":
-            _, module, spec, negate, start, end, flag = step
+            _, module, spec, prefix, start, end, flag = step
             values = tokens[start:end]
-            option_key = (spec.name, spec.kind, negate, *values)
+            option_key = (prefix, *values)
             option = cache.options.get(option_key)
             if option is None:
                 try:
-                    option = Option(spec.name, normalise(spec, values), negate)
+                    option = Option(spec.name, normalise(spec, values), prefix[2])
                 except ValueError as e:
                     raise KplabError(f"{where}: {flag}: {e}") from None
                 cache.options[option_key] = option
@@ -590,13 +596,11 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
         match = cache.matches.get(match_key)
         if match is None:
             try:
-                validate(name, tuple(options[index]))
-                canon = canonical_order(name, options[index])
+                match = cache.matches[match_key] = build_match(name, options[index])
             except ValueError as e:
                 raise KplabError(f"{where}: {name}: {e}") from None
-            match = cache.matches[match_key] = Match(name, canon, compile_match(name, canon))
         built.append(match)
-    target = shape.target
+    target = None if shape.target_position is None else sys.intern(tokens[shape.target_position])
     if target is not None and target in BUILTIN_TARGETS:
         ipv6 = ":" in str(header.get("dst") or header.get("src") or "")
         target_key = (target, ipv6, *keys[_TARGET])
