@@ -6,10 +6,16 @@ packet of the connection, in either direction, is rewritten from these two tuple
 chains. A connection is added to the table ("confirmed") only when its first packet leaves the last hook
 accepted; a dropped first packet leaves nothing behind.
 
-Modelled: states NEW / ESTABLISHED / INVALID / UNTRACKED, the DNAT/SNAT status bits, [UNREPLIED] / [ASSURED],
-a simplified TCP state machine (SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT,
-CLOSE) and the kernel's default timeouts. Not modelled: TCP window tracking (out-of-window packets are the usual
-source of real INVALID packets), RELATED (ICMP errors, helpers), zones.
+Modelled: states NEW / ESTABLISHED / RELATED / INVALID / UNTRACKED, the DNAT/SNAT status bits, [UNREPLIED] /
+[ASSURED], a simplified TCP state machine (SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK,
+TIME_WAIT, CLOSE) and the kernel's default timeouts. Not modelled: TCP window tracking (out-of-window packets are
+the usual source of real INVALID packets), RELATED connections of helpers (FTP, SIP expectations), zones.
+
+RELATED, for ICMP errors (the kernel's nf_conntrack_inet_error): an error quotes the header of the packet it is
+about; conntrack inverts that quoted tuple and looks it up. Found, the error belongs to that connection, in the
+direction opposite to the quoted packet, with ctstate RELATED — provided the error's outer destination is the
+address that direction sends to (else the kernel treats it as fitting no connection: INVALID here). An error
+about no known connection is INVALID. An error never changes the connection's state.
 
 `nf_conntrack_tcp_loose` (kernel default 1) decides what a TCP packet without SYN that fits no connection
 (a "stray ACK") is: with loose=1 the kernel picks the connection up mid-stream (ctstate NEW, TCP state
@@ -148,6 +154,8 @@ class Conntrack:
 
         A packet that can start a connection gets a new, unconfirmed Connection."""
         self.expire(now)
+        if packet.is_icmp_error:
+            return self.related(packet)
         found = self.lookup(packet)
         flags = packet.flags
         if found is not None:
@@ -168,6 +176,22 @@ class Conntrack:
                 state = "NEW"
             return conn, reply, state, note
         return self._new(packet, now)
+
+    def related(self, packet: Packet) -> tuple[Connection | None, bool, str, str]:
+        """An ICMP error: (the connection it is about, error travels in reply direction?, RELATED or INVALID, note)."""
+        inner = packet.embedded
+        if inner is None:
+            return None, False, "INVALID", f"icmp {packet.icmp_type} quotes no packet"
+        found = self._by_tuple.get(Tuple.of(inner).inverted())
+        if found is None:
+            return None, False, "INVALID", f"icmp {packet.icmp_type} about {inner}: no such connection"
+        conn, reply = found
+        expected = (conn.reply if reply else conn.original).dst
+        if packet.dst != expected:
+            return None, False, "INVALID", (f"icmp {packet.icmp_type} about a tracked connection, but sent to "
+                                            f"{packet.dst} instead of {expected}")
+        direction = "reply" if reply else "original"
+        return conn, reply, "RELATED", f"icmp {packet.icmp_type} about a tracked connection ({direction} direction)"
 
     def _new(self, packet: Packet, now: float) -> tuple[Connection | None, bool, str, str]:
         flags = packet.flags

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 PROTOCOLS = ("tcp", "udp", "sctp", "icmp", "icmpv6")
+ICMP_ERRORS = frozenset({"destination-unreachable", "time-exceeded", "parameter-problem", "source-quench",
+                         "redirect"})
+# Destination-unreachable codes (RFC 792, RFC 1812), named as iptables' --reject-with names them.
+ICMP_UNREACH_CODES = {0: "net-unreachable", 1: "host-unreachable", 2: "proto-unreachable", 3: "port-unreachable",
+                      9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,8 @@ class Packet:
     tcp_flags: str = "SYN"  # "SYN", "ACK", "SYN,ACK", "FIN,ACK", "RST" ...; ignored unless protocol is tcp
     mark: int = 0
     icmp_type: str = "echo-request"  # only for icmp: echo-request, echo-reply, destination-unreachable ...
+    icmp_code: int | None = None  # for ICMP errors: 3 = port unreachable, 13 = administratively prohibited ...
+    embedded: "Packet | None" = None  # an ICMP error quotes the header of the packet it is about
 
     def replace(self, **changes) -> "Packet":
         return dataclasses.replace(self, **changes)
@@ -35,6 +42,11 @@ class Packet:
     def has_ports(self) -> bool:
         return self.protocol in ("tcp", "udp", "sctp")
 
+    @property
+    def is_icmp_error(self) -> bool:
+        """An ICMP error message (conntrack files it under the connection of the packet it quotes)."""
+        return self.protocol.startswith("icmp") and self.icmp_type in ICMP_ERRORS
+
     def __str__(self) -> str:
         if self.has_ports:
             text = f"{self.protocol} {join_host_port(self.src, self.sport)} -> {join_host_port(self.dst, self.dport)}"
@@ -42,6 +54,11 @@ class Packet:
                 text += f" [{self.tcp_flags}]"
         else:
             text = f"{self.protocol} {self.src} -> {self.dst} {self.icmp_type if self.protocol.startswith('icmp') else ''}"
+            if self.icmp_code is not None:
+                name = ICMP_UNREACH_CODES.get(self.icmp_code) if self.icmp_type == "destination-unreachable" else None
+                text += f" code {self.icmp_code}" + (f" ({name})" if name else "")
+            if self.embedded is not None:
+                text += f" about [{self.embedded}]"
         if self.mark:
             text += f" mark={self.mark:#x}"
         return text.rstrip()

@@ -36,6 +36,9 @@ from kplab.netfilter.ruleset import Chain, Ruleset
 from kplab.netfilter.target import NatRange, apply_xmark
 
 DST_HOOKS = ("PREROUTING", "OUTPUT")
+_REJECT_CODES = {"icmp-net-unreachable": 0, "icmp-host-unreachable": 1, "icmp-proto-unreachable": 2,
+                 "icmp-port-unreachable": 3, "icmp-net-prohibited": 9, "icmp-host-prohibited": 10,
+                 "icmp-admin-prohibited": 13}
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Walk:
     reject_with: str | None = None
     in_iface: str | None = None
     out_iface: str | None = None
+    reply_direction: bool = False  # the packet travelled in its connection's reply direction
 
     @property
     def dnat(self) -> str | None:
@@ -145,6 +149,7 @@ class _State:
         self.untracked = False
         self.route: Route | None = None
         self.reject_with: str | None = None
+        self.attached: tuple[Connection, bool] | None = None  # nf_ct_attach: (connection, reply direction)
 
 
 class Stack:
@@ -246,9 +251,14 @@ class Stack:
             verdict = str(v)
         return self._finish(st, verdict, path)
 
-    def send(self, packet: Packet, chooser: Chooser | None = None) -> Walk:
-        """A packet this host generates: OUTPUT and POSTROUTING (then INPUT via lo when it is for this host)."""
+    def send(self, packet: Packet, chooser: Chooser | None = None,
+             attach: tuple[Connection, bool] | None = None) -> Walk:
+        """A packet this host generates: OUTPUT and POSTROUTING (then INPUT via lo when it is for this host).
+
+        `attach` = (connection, reply direction) files the packet under that connection instead of looking it
+        up, as the kernel's nf_ct_attach does for the errors REJECT sends (see `send_reject`)."""
         st = _State(packet, chooser or SeededChooser(0), None)
+        st.attached = attach
         try:
             st.route = self._route(st, "routing decision")
             st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
@@ -272,6 +282,55 @@ class Stack:
             verdict = str(v)
         return self._finish(st, verdict, "output")
 
+    def reject_error(self, walk: Walk) -> Packet | None:
+        """The packet REJECT sends back for a rejected walk (None when the kernel sends nothing).
+
+        `--reject-with tcp-reset` (nf_send_reset): a TCP RST from the rejected packet's destination to its
+        source, ports swapped; RST,ACK for a packet without ACK, and no answer to a RST or to non-TCP.
+        Otherwise (icmp_send): ICMP destination-unreachable with the --reject-with code, quoting the rejected
+        packet as it was when rejected (after any DNAT). Its source: for a packet addressed to this host, the
+        address it was sent to; otherwise (forwarded or locally generated) the preferred source of the route
+        back to the sender — the primary address of the interface the error leaves by, which is the
+        kernel's choice with net.ipv4.icmp_errors_use_inbound_ifaddr=0 (the default)."""
+        if walk.verdict != "REJECT":
+            return None
+        p = walk.packet
+        how = walk.reject_with or "icmp-port-unreachable"
+        if how == "tcp-reset":
+            if p.protocol != "tcp" or "RST" in p.flags:
+                return None
+            return Packet(p.dst, p.src, "tcp", p.dport, p.sport, tcp_flags="RST" if "ACK" in p.flags else "RST,ACK")
+        if p.is_icmp_error:
+            return None  # the kernel never answers an ICMP error with an error (RFC 1122)
+        code = _REJECT_CODES.get(how, 3)
+        if walk.route is not None and walk.route.local and walk.path == "input":
+            src = p.dst
+        else:
+            back = self.route(Packet(p.dst, p.src, "icmp", icmp_type="destination-unreachable"))
+            version = ipaddress.ip_address(p.src).version
+            src = back.src or self.primary_address(back.out_iface, version) or \
+                (p.src if self.is_local(p.src) else self._any_address(version))
+        return Packet(src, p.src, "icmp", tcp_flags="", icmp_type="destination-unreachable", icmp_code=code,
+                      embedded=p)
+
+    def send_reject(self, walk: Walk, chooser: Chooser | None = None) -> Walk | None:
+        """Send the error REJECT generates for `walk` (see `reject_error`), attached to the rejected packet's
+        connection in the opposite direction (nf_ct_attach: ctstate RELATED); None when nothing is sent."""
+        error = self.reject_error(walk)
+        if error is None:
+            return None
+        attach = (walk.connection, not walk.reply_direction) if walk.connection is not None else None
+        return self.send(error, chooser, attach=attach)
+
+    def _any_address(self, version: int) -> str | None:
+        """inet_select_addr's last resort: the first non-loopback address of any interface."""
+        for name, addresses in self.interfaces.items():
+            for a in addresses:
+                ip = ipaddress.ip_interface(a).ip
+                if name != "lo" and ip.version == version and not ip.is_loopback:
+                    return str(ip)
+        return None
+
     def _prerouting(self, st: _State, track: bool) -> None:
         self._hook(st, "raw", "PREROUTING")
         if track:
@@ -292,7 +351,7 @@ class Stack:
 
     def _finish(self, st: _State, verdict: str, path: str) -> Walk:
         return Walk(st.steps, verdict, path, st.original, st.packet, st.route, st.conn, st.ctstate,
-                    st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface)
+                    st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface, st.reply)
 
     def _route(self, st: _State, what: str) -> Route:
         route = self.route(st.packet)
@@ -313,6 +372,13 @@ class Stack:
             st.ctstate = "UNTRACKED"
             self._step(st, "conntrack", None, None, None, None, "UNTRACKED", hook=hook, note="NOTRACK in raw")
             return
+        if st.attached is not None:
+            st.conn, st.reply = st.attached
+            st.ctstate = "RELATED"
+            self._step(st, "conntrack", None, None, None, None, "RELATED", hook=hook,
+                       note="attached to the connection of the packet it answers (nf_ct_attach), "
+                            + ("reply" if st.reply else "original") + " direction")
+            return
         conn, reply, state, note = self.conntrack.track(st.packet, self.clock.now)
         st.conn, st.reply, st.ctstate = conn, reply, state
         self._step(st, "conntrack", None, None, None, None, state, hook=hook, note=note)
@@ -320,7 +386,9 @@ class Stack:
             st.conn = None
 
     def _confirm(self, st: _State) -> None:
-        if st.conn is not None and not st.conn.confirmed:
+        # Only a connection's own first packet confirms it: an error about an unconfirmed (rejected) connection
+        # travels in the reply direction, which the kernel's confirm skips, so the connection dies with it.
+        if st.conn is not None and not st.conn.confirmed and st.ctstate != "RELATED":
             self.conntrack.confirm(st.conn, self.clock.now)
             self._step(st, "conntrack", None, None, None, None, "confirm", note=st.conn.text(self.clock.now))
 
@@ -344,8 +412,35 @@ class Stack:
                        note=f"{which} rewritten from the connection's tuples (nat chains not run)")
 
     # ------------------------------------------------------------------ tables
+    def _translate_icmp_error(self, st: _State, hook: str) -> None:
+        """NAT for an ICMP error of a NATed connection (the kernel's nf_nat_icmp_reply_translation).
+
+        At a hook doing manip M (destination at PREROUTING/OUTPUT, source at INPUT/POSTROUTING), when the
+        connection was NATed the way M must undo for this direction, the quoted packet gets the opposite manip
+        from the tuple of its own direction, and the outer header is made to look like an answer to it."""
+        conn, p = st.conn, st.packet
+        manip_src = hook not in DST_HOOKS
+        undo_src = manip_src != st.reply  # the status bit this manip serves: SNAT, flipped in reply direction
+        if not (conn.src_nat if undo_src else conn.dst_nat):
+            return
+        own = conn.original if st.reply else conn.reply  # the tuple of the quoted packet's direction
+        inner = p.embedded
+        if manip_src:
+            new_inner = inner.replace(dst=own.dst, dport=own.dport if inner.has_ports else inner.dport)
+            new = p.replace(src=own.dst, embedded=new_inner)
+        else:
+            new_inner = inner.replace(src=own.src, sport=own.sport if inner.has_ports else inner.sport)
+            new = p.replace(dst=own.src, embedded=new_inner)
+        if new != p:
+            st.packet = new
+            self._step(st, "nat", None, None, None, None, "conntrack NAT", before=p, hook=hook,
+                       note="ICMP error of a NATed connection: outer header and quoted packet translated back")
+
     def _nat_hook(self, st: _State, hook: str) -> None:
         conn = st.conn
+        if conn is not None and st.ctstate == "RELATED" and st.packet.is_icmp_error:
+            self._translate_icmp_error(st, hook)
+            return
         dst_manip = hook in DST_HOOKS
         done = conn is not None and (conn.nat_done_dst if dst_manip else conn.nat_done_src)
         if conn is not None and not st.reply and st.ctstate == "NEW" and not done:

@@ -6,7 +6,7 @@ KUBE-FORWARD drops it).
 """
 from __future__ import annotations
 
-from kplab.trace.walker import CLIENT_PORT, Network, _as_trace, _packet, reply_packet
+from kplab.trace.walker import CLIENT_PORT, Network, _as_trace, _packet, error_trace, reply_packet
 from kplab.trace.trace import Trace
 
 
@@ -37,7 +37,9 @@ class Connection:
         walked = self.session.walk(pkt, self.source.host, self.chooser)
         if walked.verdict == "ACCEPT":
             self.server_host, self.server_view = walked.host, walked.packet
+        error = error_trace(self.session, walked, self.src, self.chooser)
         trace = _as_trace(walked, pkt, self.src, self.dst, self.target.dns if not self.traces else [])
+        trace.reply = error  # a REJECT's error walked back to the client
         self.traces.append(trace)
         return trace
 

@@ -12,17 +12,30 @@ from typing import Any, Callable
 
 STEP_KINDS = ("route", "rule", "conntrack", "nat", "policy", "dns", "encapsulation", "deliver", "drop", "link")
 FLOW_FIELDS = ("src", "sport", "dst", "dport", "protocol", "tcp_flags", "mark")
+DIFF_FIELDS = FLOW_FIELDS + ("embedded",)  # an ICMP error's quoted packet is translated too
 
 
 def packet_dict(packet) -> dict[str, Any]:
-    return {f: getattr(packet, f, None) for f in FLOW_FIELDS}
+    data = {f: getattr(packet, f, None) for f in FLOW_FIELDS}
+    if getattr(packet, "embedded", None) is not None:  # ICMP errors only: keeps other packets' JSON as it was
+        data["icmp_type"], data["icmp_code"] = packet.icmp_type, packet.icmp_code
+        data["embedded"] = packet_dict(packet.embedded)
+    return data
 
 
 def packet_str(packet) -> str:
     src = f"{packet.src}:{packet.sport}" if packet.sport is not None else packet.src
     dst = f"{packet.dst}:{packet.dport}" if packet.dport is not None else packet.dst
-    flags = f" [{packet.tcp_flags}]" if getattr(packet, "tcp_flags", None) else ""
-    return f"{packet.protocol} {src} -> {dst}{flags}"
+    flags = f" [{packet.tcp_flags}]" if packet.protocol == "tcp" and getattr(packet, "tcp_flags", None) else ""
+    text = f"{packet.protocol} {src} -> {dst}{flags}"
+    if packet.protocol.startswith("icmp") and getattr(packet, "icmp_type", None):
+        text += f" {packet.icmp_type}"
+        if getattr(packet, "icmp_code", None) is not None:
+            from kplab.netfilter.packet import ICMP_UNREACH_CODES
+            text += f" ({ICMP_UNREACH_CODES.get(packet.icmp_code, f'code {packet.icmp_code}')})"
+    if getattr(packet, "embedded", None) is not None:
+        text += f" quoting [{packet_str(packet.embedded)}]"
+    return text
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,7 @@ class FlowDiff:
     def between(cls, before, after) -> "FlowDiff":
         if before is None or after is None or before == after:
             return cls()
-        return cls(tuple((f, getattr(before, f, None), getattr(after, f, None)) for f in FLOW_FIELDS
+        return cls(tuple((f, getattr(before, f, None), getattr(after, f, None)) for f in DIFF_FIELDS
                          if getattr(before, f, None) != getattr(after, f, None)))
 
     def __bool__(self) -> bool:
@@ -51,10 +64,17 @@ class FlowDiff:
         return ", ".join(f"{f} {_fmt(old)} -> {_fmt(new)}" for f, old, new in self.changes)
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {f: [old, new] for f, old, new in self.changes}
+        return {f: [_plain(old), _plain(new)] for f, old, new in self.changes}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: a quoted packet becomes its one-line form."""
+    return packet_str(value) if hasattr(value, "protocol") else value
 
 
 def _fmt(value: Any) -> str:
+    if hasattr(value, "protocol"):
+        return f"[{packet_str(value)}]"
     return hex(value) if isinstance(value, int) and value > 0xFF and value & 0xFF == 0 else str(value)
 
 

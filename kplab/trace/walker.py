@@ -121,6 +121,7 @@ class Walked:
     host: str | None = None  # where it was delivered
     packet: Any = None  # as delivered
     reason: str = ""
+    rejected: Any = None  # the engine's walk of a REJECTed packet (its error is sent from `host`)
 
 
 class Session:
@@ -148,8 +149,11 @@ class Session:
         return host.source_for(entry) or host.address or "0.0.0.0"
 
     # ---- the walk ----------------------------------------------------------------------------
-    def walk(self, packet, start: str, chooser=None) -> Walked:
-        """Send `packet` from host `start` and follow it until it is delivered, dropped or rejected."""
+    def walk(self, packet, start: str, chooser=None, rejected=None) -> Walked:
+        """Send `packet` from host `start` and follow it until it is delivered, dropped or rejected.
+
+        With `rejected` (the engine's walk of a packet `start` rejected), `packet` is the error REJECT sends
+        back and leaves `start` attached to the rejected packet's connection, as the kernel sends it."""
         result = Walked()
         host_name, in_iface, port, tunnel = start, None, None, None
         while True:
@@ -168,7 +172,9 @@ class Session:
             if port is not None and in_iface is not None:
                 hop.steps.append(Step("link", f"arrives on {port}" + (f" (bridge {in_iface})" if port != in_iface else ""),
                                       action="receive"))
-            if in_iface is None:
+            if rejected is not None:
+                walk, rejected = stack.send_reject(rejected, chooser=chooser), None
+            elif in_iface is None:
                 walk = stack.send(packet, chooser=chooser)
             else:
                 walk = stack.receive(packet, in_iface, chooser=chooser)
@@ -182,10 +188,11 @@ class Session:
                 reject = getattr(walk, "reject_with", None)
                 result.verdict = walk.verdict
                 if walk.verdict == "REJECT":
+                    result.host, result.rejected = host_name, walk
                     result.reason = f"rejected on {host_name}" + (f" with {reject}" if reject else "") + \
-                        f"; the error goes back to {packet.src}"
+                        f"; the error goes back to {out_packet.src}"
                     hop.steps.append(Step("drop", f"REJECT --reject-with {reject or 'icmp-port-unreachable'}",
-                                          action="REJECT", note=f"{host_name} answers {packet.src} with an error"))
+                                          action="REJECT", note=f"{host_name} answers {out_packet.src} with an error"))
                 else:
                     result.reason = _drop_reason(walk, host)
                     hop.steps.append(Step("drop", result.reason, action="DROP"))
@@ -194,9 +201,7 @@ class Session:
             if route is None or route.local:
                 hop.packet_out = None
                 result.verdict, result.host, result.packet = "ACCEPT", host_name, out_packet
-                hop.steps.append(Step("deliver", f"to the socket listening on {out_packet.dst}:{out_packet.dport}"
-                                      if out_packet.dport is not None else f"to {out_packet.dst}",
-                                      action="deliver", note=f"source seen: {_addr(out_packet.src, out_packet.sport)}"))
+                hop.steps.append(_delivery(out_packet))
                 return result
             if route.out_iface is None:
                 result.verdict, result.reason = "DROP", f"{host_name} has no route to {out_packet.dst}"
@@ -227,6 +232,37 @@ class Session:
                                       action="encapsulate", note=f"carried over the node network to {peer.host}"))
             packet = _fresh_skb(out_packet)
             host_name, in_iface, port, tunnel = peer.host, peer.iface, peer.port or peer.iface, peer.tunnel
+
+
+def _delivery(packet) -> Step:
+    """The last step: which socket gets the packet — and, for an error, what the application is told."""
+    seen = f"source seen: {_addr(packet.src, packet.sport)}"
+    if getattr(packet, "is_icmp_error", False) and packet.embedded is not None:
+        inner = packet.embedded
+        told = _socket_error(packet)
+        return Step("deliver", f"to the socket that sent {inner.protocol} {_addr(inner.src, inner.sport)} -> "
+                    f"{_addr(inner.dst, inner.dport)}" + (f": {told}" if told else ""), action="deliver",
+                    note=f"{seen}; the quoted packet names the connection")
+    if packet.protocol == "tcp" and "RST" in packet.flags:
+        return Step("deliver", f"to the socket connected to {_addr(packet.src, packet.sport)}: TCP reset — "
+                    "connection refused (ECONNREFUSED) if it was still connecting", action="deliver", note=seen)
+    return Step("deliver", f"to the socket listening on {packet.dst}:{packet.dport}" if packet.dport is not None
+                else f"to {packet.dst}", action="deliver", note=seen)
+
+
+# What Linux tells a TCP socket still connecting (SYN_SENT) for each destination-unreachable code
+# (icmp_err_convert in net/ipv4/icmp.c); only the "fatal" ones end the connect() at once.
+_UNREACH_ERRNO = {0: ("ENETUNREACH", "network unreachable", False), 1: ("EHOSTUNREACH", "no route to host", False),
+                  2: ("ENOPROTOOPT", "protocol not available", True), 3: ("ECONNREFUSED", "connection refused", True),
+                  9: ("ECONNREFUSED", "connection refused", True), 10: ("EHOSTUNREACH", "no route to host", True),
+                  13: ("EHOSTUNREACH", "no route to host", True)}
+
+
+def _socket_error(packet) -> str:
+    if packet.icmp_type != "destination-unreachable" or packet.icmp_code not in _UNREACH_ERRNO:
+        return ""
+    errno, words, fatal = _UNREACH_ERRNO[packet.icmp_code]
+    return f"{words} ({errno})" + ("" if fatal else ", a soft error: TCP keeps retrying until it times out")
 
 
 def _fresh_skb(packet):
@@ -324,6 +360,24 @@ def reply_packet(delivered, flags: str | None = None):
     return _packet(delivered.dst, delivered.src, delivered.protocol, delivered.dport, delivered.sport, flags)
 
 
+def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> Trace | None:
+    """A REJECT's error (ICMP destination-unreachable or TCP reset) walked back from the rejecting host."""
+    if walked.verdict != "REJECT" or walked.rejected is None:
+        return None
+    error = session.stack(walked.host).reject_error(walked.rejected)
+    if error is None:
+        return None
+    back = session.walk(error, walked.host, chooser, rejected=walked.rejected)
+    trace = _as_trace(back, error, walked.host, client, [])
+    if back.verdict == "ACCEPT":
+        told = _socket_error(back.packet) if back.packet.is_icmp_error else \
+            "connection refused (ECONNREFUSED)" if "RST" in back.packet.flags else ""
+        from kplab.netfilter.packet import ICMP_UNREACH_CODES
+        what = f"icmp {ICMP_UNREACH_CODES.get(error.icmp_code, error.icmp_type)}" if error.is_icmp_error else "TCP reset"
+        walked.reason += f"; {what} from {trace.source_seen} delivered to {back.host}" + (f": {told}" if told else "")
+    return trace
+
+
 def _as_trace(walked: Walked, packet, source: str, destination: str, dns: list[Step]) -> Trace:
     delivered = None
     seen = None
@@ -356,7 +410,9 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
         sip = session.source_address(source.host, target.ip)
         pkt = _packet(sip, target.ip, protocol, CLIENT_PORT, target.port, flags)
         walked = session.walk(pkt, source.host, chooser)
+        error = error_trace(session, walked, src, chooser)
         trace = _as_trace(walked, pkt, src, dst, target.dns)
+        trace.reply = error
         if reply and trace.verdict == "ACCEPT":
             answer = reply_packet(walked.packet)
             back = session.walk(answer, walked.host, chooser)

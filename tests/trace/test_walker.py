@@ -150,6 +150,56 @@ def test_service_without_endpoints_rejects(cluster):
     assert [o.verdict for o in t.outcomes()] == ["REJECT"]
 
 
+def test_no_endpoints_port_unreachable_walks_back_to_the_client(cluster):
+    t = trace(cluster, CLIENT, "default/empty")
+    err = t.reply
+    assert err is not None and err.host_names == ["node-1", CLIENT]
+    assert err.verdict == "ACCEPT" and err.delivered_to == CLIENT
+    icmp = err.packet_delivered
+    # From node-1's address facing the client (cni0), not the ClusterIP: no DNAT happened before the REJECT.
+    assert (icmp.src, icmp.dst, icmp.protocol, icmp.icmp_type, icmp.icmp_code) == \
+        ("10.244.1.1", "10.244.1.5", "icmp", "destination-unreachable", 3)
+    assert (icmp.embedded.src, icmp.embedded.sport, icmp.embedded.dst, icmp.embedded.dport) == \
+        ("10.244.1.5", 43210, "10.96.0.20", 80)
+    states = [(h.host, s.action) for h, s in err.steps("conntrack")]
+    assert states == [("node-1", "RELATED"), (CLIENT, "RELATED")]
+    assert "connection refused (ECONNREFUSED)" in err.hops[-1].steps[-1].text
+    assert "connection refused" in t.reason
+    data = t.to_dict()["reply"]["hops"][-1]["packet_in"]
+    assert data["icmp_code"] == 3 and data["embedded"]["dst"] == "10.96.0.20"
+
+
+def test_no_endpoints_with_calico_the_error_comes_from_the_node_address(cluster):
+    # cali* devices carry no address, so the route back to the pod gives the node's own address as source.
+    t = trace(cluster, CLIENT, "default/empty", cni="calico")
+    assert t.reply.packet_delivered.src == "192.168.1.11" and t.reply.delivered_to == CLIENT
+
+
+DNAT_THEN_REJECT = """*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.2.10:8080
+COMMIT
+*filter
+:FORWARD ACCEPT [0:0]
+-A FORWARD -d 10.244.2.10/32 -p tcp -m tcp --dport 8080 -j REJECT --reject-with {how}
+COMMIT
+"""
+
+
+@pytest.mark.parametrize("how", ["icmp-port-unreachable", "tcp-reset"])
+def test_error_of_a_dnat_connection_is_translated_back_to_the_service_address(cluster, how):
+    t = trace(cluster, CLIENT, "default/empty", rules={"node-1": DNAT_THEN_REJECT.format(how=how)})
+    assert t.verdict == "REJECT" and t.reply.delivered_to == CLIENT
+    seen = t.reply.packet_delivered
+    if how == "tcp-reset":
+        assert (seen.src, seen.sport, seen.dst, seen.dport, seen.tcp_flags) == \
+            ("10.96.0.20", 80, "10.244.1.5", 43210, "RST,ACK")
+    else:  # outer source and the quoted packet both de-DNATed by node-1's conntrack
+        assert (seen.src, seen.embedded.dst, seen.embedded.dport) == ("10.96.0.20", "10.96.0.20", 80)
+        assert t.reply.packet.embedded.dst == "10.244.2.10"  # as REJECT quoted it
+    assert ("node-1", "src", "10.244.2.10" if how == "tcp-reset" else "10.244.1.1", "10.96.0.20") in nat(t.reply)
+
+
 def test_ip_forward_off_drops_forwarded_packets(cluster):
     t = trace(cluster, CLIENT, WEB_B, port=8080, ip_forward={"node-1": False})
     assert t.verdict == "DROP" and t.host_names == [CLIENT, "node-1"]
