@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--reply", action="store_true")
     t.add_argument("--json", action="store_true")
     t.add_argument("--html")
+    t.add_argument("--cni", choices=["bridge", "calico"], help="pod plumbing (default: the cluster's settings)")
+    t.add_argument("--overlay", choices=["none", "vxlan", "ipip"], help="between nodes (default: the cluster's settings)")
 
     tr = sub.add_parser("trace-rules", help="one packet through one node's iptables-save rules")
     tr.add_argument("dump")

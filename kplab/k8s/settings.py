@@ -11,6 +11,8 @@ class ClusterSettings:
     service_subnet: str = "10.96.0.0/12"
     dns_domain: str = "cluster.local"
     node_port_range: tuple[int, int] = (30000, 32767)
+    cni: str = "bridge"  # the pod network's plumbing: "bridge" (cni0 + veths, flannel-style) or "calico" (cali* + /32 routes)
+    overlay: str | None = None  # between nodes: None (plain routes), "vxlan" or "ipip"
 
 
 @dataclass

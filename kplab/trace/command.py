@@ -1,4 +1,5 @@
-"""`kplab trace MANIFEST... --from SRC --to DST [--port N] [--protocol P] [--seed N] [--reply] [--json] [--html FILE]`."""
+"""`kplab trace MANIFEST... --from SRC --to DST [--port N] [--protocol P] [--seed N] [--reply] [--json] [--html FILE]
+[--cni bridge|calico] [--overlay none|vxlan|ipip]`."""
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ def run_trace(args) -> int:
     from kplab.trace import trace
 
     cluster = load_cluster(*args.manifests)
+    options = {}
+    if args.cni:
+        options["cni"] = args.cni
+    if args.overlay:
+        options["overlay"] = None if args.overlay == "none" else args.overlay
     result = trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
-                   reply=args.reply)
+                   reply=args.reply, **options)
     if args.html:
         _write_atomically(Path(args.html), result.to_html())
     if args.json:

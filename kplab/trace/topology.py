@@ -56,9 +56,9 @@ class Topology:
     def from_cluster(cls, cluster, cni: str | None = None, overlay: str | None = "auto",
                      ip_forward: dict[str, bool] | None = None) -> "Topology":
         settings = cluster.settings
-        cni = cni or getattr(settings, "cni", None) or "bridge"
+        cni = cni or settings.cni
         if overlay == "auto":
-            overlay = getattr(settings, "overlay", None)
+            overlay = settings.overlay
         if cni not in CNIS:
             raise KplabError(f"topology: unknown CNI style {cni!r} (one of {', '.join(CNIS)})")
         if overlay not in OVERLAYS:

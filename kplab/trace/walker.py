@@ -60,8 +60,10 @@ class Network:
         ruleset = parse_ruleset(self.ruleset_text(host_name), source=f"{host_name} rules")
         ipsets = None
         if host.kind == "node" and host_name not in self.rules_override:
-            from kplab.trace.podmasquerade import pod_masquerade_rules
-            cni_nat = parse_ruleset(pod_masquerade_rules(self.topology, host_name), source=f"{host_name} CNI nat rules")
+            from kplab.cni.masquerade import masquerade_rules_text
+            topo = self.topology
+            text = masquerade_rules_text(topo.cni, topo.pod_cidr, topo.node_cidrs.get(host_name))
+            cni_nat = parse_ruleset(text, source=f"{host_name} CNI nat rules")
             ruleset = ruleset.combine(cni_nat)
         if host.kind == "node" and self.policy and host_name not in self.rules_override:
             from kplab.cni.calico import calico_ruleset_text

@@ -80,3 +80,22 @@ def test_text_and_html(manifest, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("trace default/client -> default/web") and "reply:" in out and "outcomes:" in out
     assert "<pre>" in html.read_text()
+
+
+def test_cni_and_overlay_options_change_the_plumbing(manifest, capsys):
+    _engine()
+    args = ["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--port", "8080", "--json"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(args + ["--cni", "calico", "--overlay", "vxlan"]) == 0
+    calico = json.loads(capsys.readouterr().out)
+    out_ifaces = [h["out_iface"] for h in plain["hops"]], [h["out_iface"] for h in calico["hops"]]
+    assert out_ifaces[0][1] == "eth0" and out_ifaces[1][1] == "vxlan.calico"
+    assert calico["hops"][2]["out_iface"].startswith("cali")
+    assert main(args + ["--overlay", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["hops"] == plain["hops"]
+
+
+def test_unknown_cni_is_refused_by_the_parser(manifest, capsys):
+    with pytest.raises(SystemExit):
+        main(["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--cni", "weave"])

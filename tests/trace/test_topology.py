@@ -65,3 +65,13 @@ def test_outside_hosts_and_ip_forward(cluster):
 def test_bad_cni_is_a_kplab_error(cluster):
     with pytest.raises(KplabError, match="CNI"):
         Topology.from_cluster(cluster, cni="weave")
+
+
+def test_cni_and_overlay_come_from_cluster_settings(cluster):
+    from kplab.trace import Topology
+    assert (cluster.settings.cni, cluster.settings.overlay) == ("bridge", None)
+    cluster.settings.cni, cluster.settings.overlay = "calico", "ipip"
+    topo = Topology.from_cluster(cluster)
+    assert (topo.cni, topo.overlay) == ("calico", "ipip")
+    assert "tunl0" in topo.hosts["node-1"].interfaces
+    assert Topology.from_cluster(cluster, cni="bridge", overlay=None).overlay is None
