@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kplab.errors import KplabError
 from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, build_match
 from kplab.netfilter.option import Option, OptionSpec, normalise
-from kplab.netfilter.rule import BUILTIN_TARGETS, Rule, read_address
+from kplab.netfilter.rule import BUILTIN_TARGETS, AddressTest, Rule, read_address
 from kplab.netfilter.target import TARGET_SPECS, canonical_target
 
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
@@ -283,7 +283,7 @@ def _declare_chain(table: Table, line: str, where: str, lineno: int) -> None:
         raise KplabError(f"{where}: chain declaration needs ':NAME POLICY [packets:bytes]'")
     name, policy = parts[0], parts[1]
     counters = (0, 0)
-    if len(parts) > 2:
+    if len(parts) > 2 and parts[2] != "[0:0]":
         m = _COUNTERS.fullmatch(parts[2])
         if not m:
             raise KplabError(f"{where}: bad counters {parts[2]!r}")
@@ -398,13 +398,14 @@ class ParseCache:
     read, checked and compiled once. A kube-proxy dump repeats a handful of rule shapes with different values;
     Option and Match are immutable values, so rules share them. (Rules themselves are never shared:
     `-m statistic --mode nth` counts per rule object.)"""
-    __slots__ = ("shapes", "options", "matches", "targets")
+    __slots__ = ("shapes", "options", "matches", "targets", "addresses")
 
     def __init__(self) -> None:
         self.shapes: dict[tuple, RuleShape] = {}
         self.options: dict[tuple, Option] = {}
         self.matches: dict[tuple, Match] = {}
         self.targets: dict[tuple, tuple[Option, ...]] = {}
+        self.addresses: dict[str, tuple[str, AddressTest]] = {}
 
 
 def shape_key(tokens: list[str]) -> tuple:
@@ -431,11 +432,12 @@ class RuleShape:
     ("iface", header key, position, negated) | ("option", module index, spec, negated, start, end, flag) |
     ("error", message) — a fault that needs no values (unknown option, missing value...), raised when reached.
     """
-    __slots__ = ("steps", "modules", "target", "target_position", "goto", "protocol", "protocol_negated")
+    __slots__ = ("steps", "modules", "_names", "target", "target_position", "goto", "protocol", "protocol_negated")
 
     def __init__(self, tokens: list[str]):
         self.steps: list[tuple] = []
-        self.modules: list[str] = []  # match module names, in the order their Match objects are built
+        self._names: list[str] = []  # match module names, in the order their Match objects are built
+        self.modules: list[tuple[str, str | None]] = []  # (name, fault: a protocol match without its -p)
         self.target: str | None = None  # as read from the first rule of this shape; a user chain's name varies
         self.target_position: int | None = None
         self.goto = False
@@ -445,6 +447,13 @@ class RuleShape:
             self._read(tokens)
         except _ShapeError as e:
             self.steps.append(("error", str(e)))
+        self.modules = [(name, self._protocol_fault(name)) for name in self._names]
+
+    def _protocol_fault(self, name: str) -> str | None:
+        wanted = _PROTOCOL_MATCHES.get(name)
+        if wanted is not None and (self.protocol != wanted or self.protocol_negated):
+            return f"match {name} needs '-p {wanted}' (the kernel refuses it otherwise)"
+        return None
 
     def _read(self, tokens: list[str]) -> None:
         steps = self.steps
@@ -484,7 +493,7 @@ class RuleShape:
                 name = value_at(i + 1, tok)
                 if name not in MATCH_SPECS:
                     raise _ShapeError(f"unknown match {name!r}")
-                self.modules.append(name)
+                self._names.append(name)
                 i += 2
             elif tok in _JUMP_FLAGS:
                 if negate:
@@ -533,17 +542,17 @@ class RuleShape:
             spec = _TARGET_OPTIONS[target].get(flag)
             if spec is not None:
                 return spec, _TARGET
-        for index in range(len(self.modules) - 1, -1, -1):
-            spec = _MATCH_OPTIONS[self.modules[index]].get(flag)
+        for index in range(len(self._names) - 1, -1, -1):
+            spec = _MATCH_OPTIONS[self._names[index]].get(flag)
             if spec is not None:
                 return spec, index
         implicit = IMPLICIT.get(str(self.protocol)) if self.protocol else None
         if implicit:
             spec = _MATCH_OPTIONS[implicit].get(flag)
             if spec is not None:
-                if implicit not in self.modules:
-                    self.modules.append(implicit)
-                return spec, self.modules.index(implicit)
+                if implicit not in self._names:
+                    self._names.append(implicit)
+                return spec, self._names.index(implicit)
         if target is not None and target not in TARGET_SPECS:
             raise _ShapeError(f"unknown option {flag!r} (target {target} is a chain and takes no options)")
         raise _ShapeError(f"unknown option {flag!r}")
@@ -564,32 +573,32 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
         shape = cache.shapes[key] = RuleShape(tokens)
 
     header: dict[str, object] = {}
-    options: list[list[Option]] = [[] for _ in range(len(shape.modules) + 1)]  # [-1] is the target's
-    keys: list[list[tuple]] = [[] for _ in range(len(shape.modules) + 1)]
+    keys: list[list[tuple]] = [[] for _ in range(len(shape.modules) + 1)]  # option keys by module; [-1]: target
     for step in shape.steps:
         kind = step[0]
         if kind == "option":
             _, module, spec, prefix, start, end, flag = step
             values = tokens[start:end]
             option_key = (prefix, *values)
-            option = cache.options.get(option_key)
-            if option is None:
+            if option_key not in cache.options:
                 try:
-                    option = Option(spec.name, normalise(spec, values), prefix[2])
+                    cache.options[option_key] = Option(spec.name, normalise(spec, values), prefix[2])
                 except ValueError as e:
                     raise KplabError(f"{where}: {flag}: {e}") from None
-                cache.options[option_key] = option
-            options[module].append(option)
             keys[module].append(option_key)
         elif kind == "address":
             _, name, position, negate, flag = step
             value = tokens[position]
-            if "," in value:
-                raise KplabError(f"{where}: {flag} with several addresses expands to several rules; write one rule each")
-            try:
-                header[name], header["_" + name + "_test"] = read_address(value)
-            except ValueError as e:
-                raise KplabError(f"{where}: {e}") from None
+            address = cache.addresses.get(value)
+            if address is None:
+                if "," in value:
+                    raise KplabError(f"{where}: {flag} with several addresses expands to several rules; "
+                                     f"write one rule each")
+                try:
+                    address = cache.addresses[value] = read_address(value)
+                except ValueError as e:
+                    raise KplabError(f"{where}: {e}") from None
+            header[name], header["_" + name + "_test"] = address
             header[name + "_negated"] = negate
         elif kind == "iface":
             _, name, position, negate = step
@@ -601,33 +610,29 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
             raise KplabError(f"{where}: {step[1]}")
 
     built: list[Match] = []
-    for index, name in enumerate(shape.modules):
-        wanted = _PROTOCOL_MATCHES.get(name)
-        if wanted is not None and (shape.protocol != wanted or shape.protocol_negated):
-            raise KplabError(f"{where}: match {name} needs '-p {wanted}' (the kernel refuses it otherwise)")
+    for index, (name, fault) in enumerate(shape.modules):
+        if fault:
+            raise KplabError(f"{where}: {fault}")
         match_key = (name, *keys[index])
         match = cache.matches.get(match_key)
         if match is None:
             try:
-                match = cache.matches[match_key] = build_match(name, options[index])
+                match = cache.matches[match_key] = build_match(name, [cache.options[k] for k in keys[index]])
             except ValueError as e:
                 raise KplabError(f"{where}: {name}: {e}") from None
         built.append(match)
     target = None if shape.target_position is None else sys.intern(tokens[shape.target_position])
-    if target is not None and target in BUILTIN_TARGETS:
-        ipv6 = ":" in str(header.get("dst") or header.get("src") or "")
+    target_options: tuple[Option, ...] = ()
+    if target in BUILTIN_TARGETS:
+        ipv6 = ":" in (header.get("dst") or header.get("src") or "")
         target_key = (target, ipv6, *keys[_TARGET])
         target_options = cache.targets.get(target_key)
         if target_options is None:
             try:
-                target_options = canonical_target(target, options[_TARGET], ipv6=ipv6)
+                target_options = canonical_target(target, [cache.options[k] for k in keys[_TARGET]], ipv6=ipv6)
             except ValueError as e:
                 raise KplabError(f"{where}: {target}: {e}") from None
             cache.targets[target_key] = target_options
-    else:
-        if options[_TARGET]:
-            raise KplabError(f"{where}: unknown option {options[_TARGET][0].name!r}")
-        target_options = ()
     return Rule(chain=chain, matches=tuple(built), target=target, target_options=target_options, goto=shape.goto,
                 line=lineno, source_text=text, **header)
 
