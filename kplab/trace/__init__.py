@@ -16,19 +16,25 @@ from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
 from kplab.trace.walker import Network, Session, run_trace
 
 __all__ = ["Connection", "FlowDiff", "Hop", "Host", "Interface", "Network", "Nexthop", "Outcome", "RouteEntry",
-           "RoutingTable", "Session", "Step", "Topology", "Trace", "network", "trace"]
+           "RoutingTable", "Session", "Step", "Topology", "Trace", "network", "run_trace", "trace"]
 
 _CACHE_ATTR = "_kplab_trace_network"
 
 
-def _fingerprint(cluster) -> tuple:
-    # Cheap: counts of each kind. Edit objects in place? call network(cluster, refresh=True).
-    return (len(cluster.nodes), len(cluster.pods), len(cluster.services), len(cluster.endpointslices),
-            len(getattr(cluster, "networkpolicies", {}) or {}))
+# Everything the topology and the generated rules are made from: an in-place edit of any of these (a Service's
+# port, a pod's IP, a node's podCIDR, the settings) must give a freshly built network, as kube-proxy would resync.
+_INPUTS = ("namespaces", "nodes", "pods", "services", "endpointslices", "networkpolicies", "settings", "proxy")
+
+
+def _fingerprint(cluster) -> int:
+    """A hash of the objects' contents (their dataclass reprs): about 0.1 ms for the article's cluster,
+    0.25 s for 10,000 Services — hold `network(cluster)` and call `run_trace` for many traces of a big one."""
+    return hash(tuple(repr(getattr(cluster, name, None)) for name in _INPUTS))
 
 
 def network(cluster, refresh: bool = False, **options) -> Network:
-    """The cluster's Network (topology, parsed rules), built once and kept on the cluster object."""
+    """The cluster's Network (topology, parsed rules), built once and kept on the cluster object until the
+    cluster's objects change (detected by content, so in-place edits count) or `refresh` is asked for."""
     cached = cluster.__dict__.get(_CACHE_ATTR)
     key = (_fingerprint(cluster), tuple(sorted(options.items())))
     if not refresh and cached is not None and cached[0] == key:

@@ -287,3 +287,24 @@ def test_calico_policy_layer_drops_and_allows():
     allowed = c.trace(backend, "default/db", cni="calico")
     assert allowed.verdict == "ACCEPT" and allowed.delivered_to.startswith("default/db")
     assert any(s.kind == "policy" for _, s in allowed.steps())
+
+
+def test_editing_a_service_port_in_place_rebuilds_the_rules(cluster):
+    assert trace(cluster, CLIENT, "default/web", port=80).verdict == "ACCEPT"
+    before = network(cluster)
+    svc = cluster.services["default/web"]
+    svc.ports[0].port = 8081  # in place: same object counts, different rules
+    assert network(cluster) is not before
+    moved = trace(cluster, CLIENT, "default/web", port=8081)
+    assert moved.verdict == "ACCEPT" and moved.delivered_to in (WEB_A, WEB_B)
+    assert "--dport 8081" in network(cluster).ruleset_text("node-1")
+    old = trace(cluster, CLIENT, "10.96.0.10", port=80)  # no DNAT for the old port any more
+    assert old.delivered_to not in (WEB_A, WEB_B)
+    assert not [c for c in nat(old) if c[1] in ("dst", "dport")]
+
+
+def test_network_is_reused_while_the_cluster_is_unchanged(cluster):
+    first = network(cluster)
+    trace(cluster, CLIENT, "default/web")
+    assert network(cluster) is first
+    assert network(cluster, refresh=True) is not first
