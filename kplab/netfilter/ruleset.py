@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kplab.errors import KplabError
 from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, build_match
 from kplab.netfilter.option import Option, OptionSpec, normalise
-from kplab.netfilter.rule import BUILTIN_TARGETS, AddressTest, Rule, read_address
+from kplab.netfilter.rule import BUILTIN_TARGETS, RULE_FIELDS, AddressTest, Rule, read_address, rule_from_values
 from kplab.netfilter.target import TARGET_SPECS, canonical_target
 
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
@@ -378,6 +378,11 @@ _JUMP_FLAGS = {"-j": False, "--jump": False, "-g": True, "--goto": True}  # flag
 _NAMING_FLAGS = {"-m", "--match", "-p", "--protocol"}  # their value shapes the rule (as does a built-in target)
 _PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmp6": "ipv6-icmp"}
 _TARGET = -1  # module index of the target's options in a shape's steps
+_FIELD = {name: i for i, name in enumerate(RULE_FIELDS)}
+_RULE_DEFAULTS = tuple(Rule(chain="").__getattribute__(name) for name in RULE_FIELDS)
+(_CHAIN, _SRC, _DST, _MATCHES, _TARGET_FIELD, _TARGET_OPTIONS_FIELD, _GOTO, _LINE, _SOURCE_TEXT) = (
+    _FIELD[name] for name in ("chain", "src", "dst", "matches", "target", "target_options", "goto", "line",
+                              "source_text"))
 
 
 def _by_flag(specs: tuple[OptionSpec, ...]) -> dict[str, OptionSpec]:
@@ -428,9 +433,10 @@ class RuleShape:
     """How to read every rule of one shape: the steps that read its values, in token order (so the first
     fault in the rule is the one reported), the match modules, the target.
 
-    Steps: ("set", header key, value) | ("address", header key, position, negated, flag) |
-    ("iface", header key, position, negated) | ("option", module index, spec, negated, start, end, flag) |
-    ("error", message) — a fault that needs no values (unknown option, missing value...), raised when reached.
+    Steps (fields are Rule field indexes, positions token indexes):
+    ("set", field, value) | ("address", field, test field, negated field, position, negated, flag) |
+    ("iface", field, negated field, position, negated) | ("option", module index, spec, key prefix, start, end,
+    flag) | ("error", message) — a fault that needs no values (unknown option...), raised when reached.
     """
     __slots__ = ("steps", "modules", "_names", "target", "target_position", "goto", "protocol", "protocol_negated")
 
@@ -480,12 +486,14 @@ class RuleShape:
                 if key == "protocol":
                     self.protocol = _norm_protocol(value)
                     self.protocol_negated = negate and self.protocol is not None
-                    steps.append(("set", "protocol", self.protocol))
-                    steps.append(("set", "protocol_negated", self.protocol_negated))
+                    steps.append(("set", _FIELD["protocol"], self.protocol))
+                    steps.append(("set", _FIELD["protocol_negated"], self.protocol_negated))
                 elif key == "src" or key == "dst":
-                    steps.append(("address", key, i + 1, negate, tok))
+                    steps.append(("address", _FIELD[key], _FIELD["_" + key + "_test"], _FIELD[key + "_negated"],
+                                  i + 1, negate, tok))
                 else:
-                    steps.append(("iface", key, i + 1, negate))
+                    negated_field = "in_negated" if key == "in_iface" else "out_negated"
+                    steps.append(("iface", _FIELD[key], _FIELD[negated_field], i + 1, negate))
                 i += 2
             elif tok == "-m" or tok == "--match":
                 if negate:
@@ -572,7 +580,7 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
     if shape is None:
         shape = cache.shapes[key] = RuleShape(tokens)
 
-    header: dict[str, object] = {}
+    row = list(_RULE_DEFAULTS)  # the new Rule's fields, in order
     keys: list[list[tuple]] = [[] for _ in range(len(shape.modules) + 1)]  # option keys by module; [-1]: target
     for step in shape.steps:
         kind = step[0]
@@ -587,7 +595,7 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
                     raise KplabError(f"{where}: {flag}: {e}") from None
             keys[module].append(option_key)
         elif kind == "address":
-            _, name, position, negate, flag = step
+            _, field, test_field, negated_field, position, negate, flag = step
             value = tokens[position]
             address = cache.addresses.get(value)
             if address is None:
@@ -598,14 +606,14 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
                     address = cache.addresses[value] = read_address(value)
                 except ValueError as e:
                     raise KplabError(f"{where}: {e}") from None
-            header[name], header["_" + name + "_test"] = address
-            header[name + "_negated"] = negate
+            row[field], row[test_field] = address
+            row[negated_field] = negate
         elif kind == "iface":
-            _, name, position, negate = step
-            header[name] = tokens[position]
-            header["in_negated" if name == "in_iface" else "out_negated"] = negate
+            _, field, negated_field, position, negate = step
+            row[field] = tokens[position]
+            row[negated_field] = negate
         elif kind == "set":
-            header[step[1]] = step[2]
+            row[step[1]] = step[2]
         else:
             raise KplabError(f"{where}: {step[1]}")
 
@@ -624,7 +632,7 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
     target = None if shape.target_position is None else sys.intern(tokens[shape.target_position])
     target_options: tuple[Option, ...] = ()
     if target in BUILTIN_TARGETS:
-        ipv6 = ":" in (header.get("dst") or header.get("src") or "")
+        ipv6 = ":" in (row[_DST] or row[_SRC] or "")
         target_key = (target, ipv6, *keys[_TARGET])
         target_options = cache.targets.get(target_key)
         if target_options is None:
@@ -633,8 +641,10 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
             except ValueError as e:
                 raise KplabError(f"{where}: {target}: {e}") from None
             cache.targets[target_key] = target_options
-    return Rule(chain=chain, matches=tuple(built), target=target, target_options=target_options, goto=shape.goto,
-                line=lineno, source_text=text, **header)
+    row[_CHAIN], row[_MATCHES], row[_TARGET_FIELD], row[_TARGET_OPTIONS_FIELD] = \
+        chain, tuple(built), target, target_options
+    row[_GOTO], row[_LINE], row[_SOURCE_TEXT] = shape.goto, lineno, text
+    return rule_from_values(row)
 
 
 def _check_table(table: Table, source: str, partial: bool) -> None:

@@ -15,6 +15,10 @@ filter 0, security 50, nat SRC 100, confirm last):
 nat chains run only for a connection's first packet, once per manip type (destination at PREROUTING/OUTPUT,
 source at INPUT/POSTROUTING); otherwise conntrack rewrites the packet from the connection's tuples.
 Routing is the caller's: `route(packet) -> Route`.
+
+REJECT's answer (`reject_error`, `send_reject`) is a locally generated packet attached to the rejected packet's
+connection in the opposite direction (the kernel's nf_ct_attach, ctstate RELATED); an ICMP error of a NATed
+connection has its outer header and its quoted packet translated back (nf_nat_icmp_reply_translation).
 """
 from __future__ import annotations
 
