@@ -308,3 +308,25 @@ def test_network_is_reused_while_the_cluster_is_unchanged(cluster):
     trace(cluster, CLIENT, "default/web")
     assert network(cluster) is first
     assert network(cluster, refresh=True) is not first
+
+
+def test_nodeport_without_endpoints_error_crosses_the_router_as_related(cluster):
+    svc = cluster.services["default/empty"]
+    svc.type, svc.external_traffic_policy, svc.ports[0].node_port = "NodePort", "Cluster", 30090
+    t = trace(cluster, OUTSIDE, "node-2:30090")
+    assert t.verdict == "REJECT" and t.host_names == [OUTSIDE, "router", "node-2"]
+    err = t.reply
+    assert err.host_names == ["node-2", "router", OUTSIDE] and err.delivered_to == OUTSIDE
+    # Rejected in INPUT (the packet was for node-2): the error comes from the address it was sent to.
+    assert err.source_seen == "192.168.1.12"
+    assert [(h.host, s.action) for h, s in err.steps("conntrack")] == \
+        [("node-2", "RELATED"), ("router", "RELATED"), (OUTSIDE, "RELATED")]
+
+
+def test_connection_send_to_a_service_without_endpoints_gets_the_error(cluster):
+    conn = Connection(network(cluster), CLIENT, "default/empty")
+    t = conn.send("SYN")
+    assert t.verdict == "REJECT" and t.reply.delivered_to == CLIENT
+    assert "connection refused" in t.reply.hops[-1].steps[-1].text
+    assert len(conn.session.stack("node-1").conntrack) == 0  # the rejected connection left nothing behind
+    assert "SYN_SENT" in conn.conntrack(CLIENT)  # the client's own entry stays until the socket gives up
