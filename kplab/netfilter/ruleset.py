@@ -17,6 +17,7 @@ import re
 import shlex
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from kplab.errors import KplabError
 from kplab.netfilter.match import IMPLICIT, MATCH_SPECS, Match, build_match
@@ -438,7 +439,8 @@ class RuleShape:
     ("iface", field, negated field, position, negated) | ("option", module index, spec, key prefix, start, end,
     flag) | ("error", message) — a fault that needs no values (unknown option...), raised when reached.
     """
-    __slots__ = ("steps", "modules", "_names", "target", "target_position", "goto", "protocol", "protocol_negated")
+    __slots__ = ("steps", "modules", "_names", "target", "target_position", "goto", "protocol", "protocol_negated",
+                 "faulty", "row", "addresses", "ifaces", "parts")
 
     def __init__(self, tokens: list[str]):
         self.steps: list[tuple] = []
@@ -454,6 +456,35 @@ class RuleShape:
         except _ShapeError as e:
             self.steps.append(("error", str(e)))
         self.modules = [(name, self._protocol_fault(name)) for name in self._names]
+        self._plan_fast_path()
+
+    def _plan_fast_path(self) -> None:
+        """What `_build_rule` needs: the constant fields in a row template, where the addresses and interfaces
+        are, and for each match (and the target) a key made of its option layout and a getter of its value
+        tokens — so a rule whose matches were seen before costs a few dictionary lookups."""
+        self.faulty = any(step[0] == "error" for step in self.steps) or any(fault for _, fault in self.modules)
+        self.row = list(_RULE_DEFAULTS)
+        self.addresses: list[tuple[int, int, int]] = []  # (field, test field, token position)
+        self.ifaces: list[tuple[int, int]] = []  # (field, token position)
+        options: dict[int, list[tuple]] = {}  # module index -> its option steps
+        for step in self.steps:
+            if step[0] == "set":
+                self.row[step[1]] = step[2]
+            elif step[0] == "address":
+                _, field, test_field, negated_field, position, negate, _flag = step
+                self.row[negated_field] = negate
+                self.addresses.append((field, test_field, position))
+            elif step[0] == "iface":
+                _, field, negated_field, position, negate = step
+                self.row[negated_field] = negate
+                self.ifaces.append((field, position))
+            elif step[0] == "option":
+                options.setdefault(step[1], []).append(step)
+        # parts: (module name or None for the target, layout key, value getter, option steps)
+        self.parts: list[tuple] = []
+        for index, (name, _fault) in enumerate(self.modules):
+            self.parts.append(_part(name, options.get(index, [])))
+        self.parts.append(_part(None, options.get(_TARGET, [])))
 
     def _protocol_fault(self, name: str) -> str | None:
         wanted = _PROTOCOL_MATCHES.get(name)
@@ -566,6 +597,17 @@ class RuleShape:
         raise _ShapeError(f"unknown option {flag!r}")
 
 
+def _part(name: str | None, steps: list[tuple]) -> tuple:
+    layout = (name, tuple((step[3], step[5] - step[4]) for step in steps))  # (key prefix, number of values)
+    positions = [k for step in steps for k in range(step[4], step[5])]
+    values = itemgetter(*positions) if positions else _no_values
+    return name, layout, values, steps
+
+
+def _no_values(tokens: list[str]) -> tuple:
+    return ()
+
+
 class _ShapeError(Exception):
     """A fault found while reading a rule's shape (message without the `source:line: ` prefix)."""
 
@@ -579,7 +621,63 @@ def parse_rule_spec(chain: str, tokens: list[str], where: str, lineno: int = 0, 
     shape = cache.shapes.get(key)
     if shape is None:
         shape = cache.shapes[key] = RuleShape(tokens)
+    if not shape.faulty:
+        try:
+            return _build_rule(shape, chain, tokens, lineno, text, cache)
+        except (KplabError, ValueError):
+            pass  # a bad value somewhere: read again step by step, so the first fault is the one reported
+    return _build_rule_in_order(shape, chain, tokens, where, lineno, text, cache)
 
+
+def _build_rule(shape: RuleShape, chain: str, tokens: list[str], lineno: int, text: str, cache: ParseCache) -> Rule:
+    """The fast path: the rule's matches and target looked up by their values (built on first sight)."""
+    row = shape.row.copy()
+    for field, test_field, position in shape.addresses:
+        value = tokens[position]
+        address = cache.addresses.get(value)
+        if address is None:
+            address = cache.addresses[value] = read_address(value)
+        row[field], row[test_field] = address
+    for field, position in shape.ifaces:
+        row[field] = tokens[position]
+    built: list[Match] = []
+    *modules, target_part = shape.parts
+    for name, layout, values, steps in modules:
+        match_key = (layout, values(tokens))
+        match = cache.matches.get(match_key)
+        if match is None:
+            match = cache.matches[match_key] = build_match(name, [_option(step, tokens, cache) for step in steps])
+        built.append(match)
+    target = None if shape.target_position is None else sys.intern(tokens[shape.target_position])
+    target_options: tuple[Option, ...] = ()
+    if target in BUILTIN_TARGETS:
+        _, layout, values, steps = target_part
+        ipv6 = ":" in (row[_DST] or row[_SRC] or "")
+        target_key = (target, ipv6, layout, values(tokens))
+        target_options = cache.targets.get(target_key)
+        if target_options is None:
+            target_options = cache.targets[target_key] = canonical_target(
+                target, [_option(step, tokens, cache) for step in steps], ipv6=ipv6)
+    row[_CHAIN], row[_MATCHES], row[_TARGET_FIELD], row[_TARGET_OPTIONS_FIELD] = \
+        chain, tuple(built), target, target_options
+    row[_GOTO], row[_LINE], row[_SOURCE_TEXT] = shape.goto, lineno, text
+    return rule_from_values(row)
+
+
+def _option(step: tuple, tokens: list[str], cache: ParseCache) -> Option:
+    _, _module, spec, prefix, start, end, _flag = step
+    values = tokens[start:end]
+    option_key = (prefix, *values)
+    option = cache.options.get(option_key)
+    if option is None:
+        option = cache.options[option_key] = Option(spec.name, normalise(spec, values), prefix[2])
+    return option
+
+
+def _build_rule_in_order(shape: RuleShape, chain: str, tokens: list[str], where: str, lineno: int, text: str,
+                         cache: ParseCache) -> Rule:
+    """The careful path: every value read in token order, then the matches and the target, as iptables does,
+    raising KplabError at the first fault."""
     row = list(_RULE_DEFAULTS)  # the new Rule's fields, in order
     keys: list[list[tuple]] = [[] for _ in range(len(shape.modules) + 1)]  # option keys by module; [-1]: target
     for step in shape.steps:
