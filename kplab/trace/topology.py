@@ -4,9 +4,13 @@ Pods get eth0 and a default route to their node. Nodes get eth0 with the node IP
 underlay LAN and the pod side either as a bridge `cni0` with veths (flannel/bridge style) or
 as Calico-style `cali*` veths with /32 routes. Other nodes' pod CIDRs are reached by plain
 routes via the node IP, or through a VXLAN or IP-in-IP device. A router joins the LAN to the
-outside world (any other address is an outside host behind its `wan` side) and a load
-balancer holds one route per LoadBalancer IP whose next hops are the nodes passing the
-health check.
+outside world and a load balancer holds one route per LoadBalancer IP whose next hops are the
+nodes passing the health check.
+
+Outside hosts exist only where something names them: the client or server a trace was asked to
+use, or an EndpointSlice address outside the cluster networks. Any other address (a ClusterIP
+that no rule translated, an unused address) has no owner: a packet to it leaves by the router's
+default route and nobody answers.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ class Topology:
     node_cidrs: dict[str, str] = field(default_factory=dict)  # node -> pod CIDR
     node_ips: dict[str, str] = field(default_factory=dict)  # node -> node IP
     pod_cidr: str = "10.244.0.0/16"
+    service_cidr: str = ""  # ClusterIPs are virtual: no host owns them, only rules translate them
     bridge_ports: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (node, bridge) -> pod IP -> pod
 
     # ---- building -------------------------------------------------------------------------
@@ -63,7 +68,8 @@ class Topology:
             raise KplabError(f"topology: unknown CNI style {cni!r} (one of {', '.join(CNIS)})")
         if overlay not in OVERLAYS:
             raise KplabError(f"topology: unknown overlay {overlay!r} (none, vxlan or ipip)")
-        topo = cls(cni=cni, overlay=overlay, pod_cidr=settings.pod_subnet)
+        topo = cls(cni=cni, overlay=overlay, pod_cidr=settings.pod_subnet,
+                   service_cidr=getattr(settings, "service_subnet", "") or "")
         forward = ip_forward or {}
         nodes = sorted(cluster.nodes.values(), key=lambda n: n.name)
         for node in nodes:
@@ -82,7 +88,17 @@ class Topology:
             topo._add_pod(pod)
         topo._add_router(cluster)
         topo._add_load_balancer(cluster)
+        topo._add_endpoint_hosts(cluster)
         return topo
+
+    def _add_endpoint_hosts(self, cluster) -> None:
+        """EndpointSlice addresses outside the cluster networks (a selectorless Service pointing at a database
+        outside) are hosts someone runs, so they answer like any explicitly named outside host."""
+        for eps in sorted(getattr(cluster, "endpointslices", {}).values(), key=lambda e: (e.namespace, e.name)):
+            for ep in eps.endpoints:
+                for ip in ep.addresses:
+                    if _is_ipv4(ip) and self.is_outside(ip):
+                        self.outside_host(ip)
 
     def _free_lan_address(self, avoid: set[str]) -> str:
         net = ipaddress.ip_network(self.underlay)
@@ -211,7 +227,7 @@ class Topology:
 
     # ---- outside hosts ----------------------------------------------------------------------
     def outside_host(self, ip: str) -> Host:
-        """An outside host owning `ip`, behind the router's wan side (made on first use)."""
+        """Model an outside host owning `ip`, behind the router's wan side (only for addresses someone named)."""
         host = self.hosts.get(ip)
         if host is None:
             host = Host(name=ip, kind="outside")
@@ -221,9 +237,11 @@ class Topology:
         return host
 
     def is_outside(self, ip: str) -> bool:
+        """True for addresses beyond the router that an outside host may own (not the node LAN, the pod
+        network or the Service CIDR, whose addresses are virtual)."""
         if ip in self.lan or ip in self.pod_ips:
             return False
-        if _on(ip, self.underlay) or _on(ip, self.pod_cidr):
+        if _on(ip, self.underlay) or _on(ip, self.pod_cidr) or (self.service_cidr and _on(ip, self.service_cidr)):
             return False
         return not any(ip in self.hosts[n].routes.local for n in self.node_ips)
 
@@ -251,7 +269,8 @@ class Topology:
                 return None
             return Peer(target, "eth0")
         if iface.kind == "wan":
-            return Peer(self.outside_host(nexthop).name, "eth0")
+            outside = self.hosts.get(nexthop)
+            return Peer(outside.name, "eth0") if outside is not None and outside.kind == "outside" else None
         if iface.kind in ("vxlan", "ipip"):
             remote = self._tunnel_remote(nexthop)
             if remote is None or remote == host_name:
@@ -320,6 +339,14 @@ def node_passes_health_check(cluster, service, node_name: str) -> bool:
 def _on(ip: str, cidr: str) -> bool:
     try:
         return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
     except ValueError:
         return False
 

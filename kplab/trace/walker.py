@@ -224,8 +224,14 @@ class Session:
             peer = self.topology.peer(host_name, out_iface, nexthop)
             if peer is None:
                 result.verdict = "DROP"
-                result.reason = f"{host_name}: no neighbour answers for {nexthop} on {out_iface}"
-                hop.steps.append(Step("drop", result.reason, action="DROP"))
+                iface = host.interfaces.get(out_iface)
+                if iface is not None and iface.kind == "wan":
+                    result.reason = _lost_reason(out_packet)
+                    hop.steps.append(Step("drop", result.reason, action="DROP",
+                                          note="no host owns the address: nothing is delivered, nothing answers"))
+                else:
+                    result.reason = f"{host_name}: no neighbour answers for {nexthop} on {out_iface}"
+                    hop.steps.append(Step("drop", result.reason, action="DROP"))
                 return result
             if peer.tunnel is not None:
                 kind, outer_src, outer_dst, extra = peer.tunnel
@@ -234,6 +240,14 @@ class Session:
                                       action="encapsulate", note=f"carried over the node network to {peer.host}"))
             packet = _fresh_skb(out_packet)
             host_name, in_iface, port, tunnel = peer.host, peer.iface, peer.port or peer.iface, peer.tunnel
+
+
+def _lost_reason(packet) -> str:
+    """A packet for an address nobody owns (a ClusterIP no rule translated, an unused address): the router sends
+    it on by its default route and no answer ever comes back."""
+    waits = "the client times out" if packet.protocol == "tcp" and "SYN" in packet.flags else \
+        "no answer comes back"
+    return f"no host owns {packet.dst}; the packet leaves by the default route and is lost: {waits}"
 
 
 def _delivery(packet) -> Step:

@@ -58,8 +58,25 @@ def test_outside_hosts_and_ip_forward(cluster):
     topo = Topology.from_cluster(cluster, ip_forward={"node-2": False})
     assert topo.hosts["node-2"].ip_forward is False and topo.hosts["node-1"].ip_forward is True
     assert topo.is_outside("8.8.8.8") and not topo.is_outside("10.244.1.5")
+    assert topo.peer(ROUTER, "wan", "8.8.8.8") is None  # nobody named it: no host answers
+    topo.outside_host("8.8.8.8")
     peer = topo.peer(ROUTER, "wan", "8.8.8.8")
     assert peer.host == "8.8.8.8" and topo.hosts["8.8.8.8"].kind == "outside"
+
+
+def test_service_cidr_is_not_outside(cluster):
+    topo = Topology.from_cluster(cluster)
+    assert topo.service_cidr == cluster.settings.service_subnet
+    assert not topo.is_outside("10.96.0.10") and not topo.is_outside("10.96.1.3")
+    assert "10.96.1.3" not in topo.hosts
+
+
+def test_endpoint_addresses_outside_the_cluster_are_hosts(cluster):
+    from kplab.k8s.endpointslice import Endpoint
+    cluster.endpointslices["default/only-a-abc"].endpoints.append(Endpoint(addresses=["203.0.113.40"], ready=True))
+    topo = Topology.from_cluster(cluster)
+    assert topo.hosts["203.0.113.40"].kind == "outside"
+    assert topo.peer(ROUTER, "wan", "203.0.113.40").host == "203.0.113.40"
 
 
 def test_bad_cni_is_a_kplab_error(cluster):

@@ -63,6 +63,32 @@ def test_pod_to_outside_masquerade_and_reply(cluster):
     assert r.source_seen == "8.8.8.8:443"
 
 
+@pytest.mark.parametrize("src", [CLIENT, "node-1"])
+def test_cluster_ip_on_a_port_the_service_does_not_expose_is_lost(cluster, src):
+    """No Service rule matches port 81, so nothing DNATs: the ClusterIP is owned by nobody and the SYN leaves by
+    the default route to the router, where it is lost (no made-up host answers)."""
+    t = trace(cluster, src, "10.96.0.10", port=81)
+    assert t.verdict == "DROP" and t.delivered_to is None and t.source_seen is None
+    assert t.host_names[-1] == "router" and "10.96.0.10" not in network(cluster).topology.hosts
+    assert [c for c in nat(t) if c[1] == "dst"] == []
+    last = t.hops[-1].steps[-1]
+    assert (last.kind, last.action) == ("drop", "DROP") and t.hops[-1].out_iface == "wan"
+    assert t.reason == "no host owns 10.96.0.10; the packet leaves by the default route and is lost: " \
+                       "the client times out"
+    data = t.to_dict()
+    assert (data["verdict"], data["delivered_to"]) == ("DROP", None)
+    assert [o["verdict"] for o in data["outcomes"]] == ["DROP"]
+
+
+def test_unowned_outside_address_after_dnat_is_lost_but_named_endpoints_answer(cluster):
+    from kplab.k8s.endpointslice import Endpoint
+    # a selectorless Service whose only endpoint is an outside address someone runs
+    cluster.endpointslices["default/only-a-abc"].endpoints = [Endpoint(addresses=["203.0.113.40"], ready=True)]
+    t = trace(cluster, CLIENT, "default/only-a")
+    assert t.verdict == "ACCEPT" and t.delivered_to == "203.0.113.40"
+    assert t.host_names == [CLIENT, "node-1", "router", "203.0.113.40"]
+
+
 def test_pod_to_cluster_ip_local_and_remote_endpoints(cluster):
     t = trace(cluster, CLIENT, "default/web", reply=True)
     outcomes = by_destination(t)
