@@ -64,13 +64,47 @@ class Packet:
         return text.rstrip()
 
 
+# Why a FIB lookup can fail -> (errno a local sender gets, its words, ICMP destination-unreachable code the
+# kernel's ip_error sends back for a received packet, or None for a silent drop).
+ROUTE_FAILURES = {
+    "no route": ("ENETUNREACH", "network is unreachable", 0),  # no route matched at all
+    "unreachable": ("EHOSTUNREACH", "no route to host", 1),  # an `unreachable` route (or ip_forward=0)
+    "prohibit": ("EACCES", "permission denied", 13),  # a `prohibit` route: ICMP packet filtered
+    "blackhole": ("EINVAL", "invalid argument", None),  # a `blackhole` route: dropped silently
+}
+
+
 @dataclass(frozen=True)
 class Route:
-    """The routing decision the caller makes for a packet (kplab.netfilter knows no routing tables)."""
+    """The routing decision the caller makes for a packet (kplab.netfilter knows no routing tables).
+
+    `failure` (a key of ROUTE_FAILURES) says the lookup failed: the kernel drops the packet at the routing
+    decision, before FORWARD/INPUT for a received packet and before OUTPUT for a locally generated one."""
     local: bool
     out_iface: str | None = None
     gateway: str | None = None
     src: str | None = None  # preferred source address for locally generated packets
+    failure: str | None = None
+
+    @classmethod
+    def failed(cls, why: str = "no route") -> "Route":
+        if why not in ROUTE_FAILURES:
+            raise ValueError(f"unknown route failure {why!r} (one of {', '.join(ROUTE_FAILURES)})")
+        return cls(local=False, failure=why)
+
+    @property
+    def errno(self) -> str | None:
+        """What `send` would fail with (ENETUNREACH, EHOSTUNREACH ...), None for a usable route."""
+        return ROUTE_FAILURES[self.failure][0] if self.failure else None
+
+    @property
+    def icmp_code(self) -> int | None:
+        """The destination-unreachable code the kernel sends back for a received packet (None: silent)."""
+        return ROUTE_FAILURES[self.failure][2] if self.failure else None
+
+    def failure_text(self) -> str:
+        errno, words, _ = ROUTE_FAILURES[self.failure]
+        return f"{self.failure}: {words} ({errno})"
 
 
 def join_host_port(ip: str, port: int | None) -> str:

@@ -236,13 +236,25 @@ def parse_ruleset(text: str, source: str = "<rules>", partial: bool = False) -> 
             gc.enable()
 
 
+def _lines(text: str, chunk: int = 1 << 20):
+    """text.splitlines(), a megabyte at a time (cut at a newline): a big dump's full list of lines would be a
+    good part of the parse's peak memory."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + chunk)
+        if end < 0:
+            end = len(text)
+        yield from text[start:end + 1].splitlines()  # with its newline: "\x85\n" ends two lines
+        start = end + 1
+
+
 def _read_ruleset(text: str, source: str, partial: bool) -> Ruleset:
     ruleset = Ruleset({}, source=source)
     cache = ParseCache()
     table: Table | None = None
     table_line = 0
     lineno = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(_lines(text), start=1):
         line = stripped = raw.strip()
         if not line or line[0] == "#":
             continue

@@ -14,7 +14,10 @@ filter 0, security 50, nat SRC 100, confirm last):
 
 nat chains run only for a connection's first packet, once per manip type (destination at PREROUTING/OUTPUT,
 source at INPUT/POSTROUTING); otherwise conntrack rewrites the packet from the connection's tuples.
-Routing is the caller's: `route(packet) -> Route`.
+Routing is the caller's: `route(packet) -> Route`. A failed lookup (`Route.failed`) ends the walk at the
+routing decision, as `ip_route_input` does before FORWARD (the kernel's ip_error then sends an ICMP
+destination-unreachable back: `reject_error` builds it) and as `ip_route_output` does before OUTPUT (the
+sender's `send` fails with ENETUNREACH/EHOSTUNREACH; no packet exists, so no hook sees it).
 
 REJECT's answer (`reject_error`, `send_reject`) is a locally generated packet attached to the rejected packet's
 connection in the opposite direction (the kernel's nf_ct_attach, ctstate RELATED); an ICMP error of a NATed
@@ -101,6 +104,7 @@ class Walk:
     in_iface: str | None = None
     out_iface: str | None = None
     reply_direction: bool = False  # the packet travelled in its connection's reply direction
+    route_failure: str | None = None  # the routing decision failed (a key of ROUTE_FAILURES)
 
     @property
     def dnat(self) -> str | None:
@@ -239,13 +243,20 @@ class Stack:
         try:
             self._prerouting(st, track=True)
             st.route = self._route(st, "routing decision")
+            if st.route.failure:
+                path = "forward"
+                raise _Verdict("DROP")
             if st.route.local:
                 self._input(st)
             else:
                 path = "forward"
                 st.out_iface = st.route.out_iface
                 if not self.ip_forward:
-                    self._step(st, "route", None, None, None, None, "DROP", note="net.ipv4.ip_forward=0")
+                    # ip_route_input_slow: forwarding off on the in device fails the lookup with EHOSTUNREACH
+                    st.route = Route.failed("unreachable")
+                    self._step(st, "route", None, None, None, None, "DROP",
+                               note="net.ipv4.ip_forward=0: the host does not forward, so routing fails "
+                                    "(no route to host) and the packet is dropped before FORWARD, silently")
                     raise _Verdict("DROP")
                 for table in ("mangle", "filter", "security"):
                     self._hook(st, table, "FORWARD")
@@ -265,6 +276,8 @@ class Stack:
         st.attached = attach
         try:
             st.route = self._route(st, "routing decision")
+            if st.route.failure:
+                raise _Verdict("DROP")
             st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._hook(st, "raw", "OUTPUT")
             self._track(st, "OUTPUT")
@@ -274,6 +287,8 @@ class Stack:
                 self._hook(st, table, "OUTPUT")
             if (st.packet.dst, st.packet.mark) != (packet.dst, packet.mark):
                 st.route = self._route(st, "re-routing (destination or mark changed)")
+                if st.route.failure:
+                    raise _Verdict("DROP")  # ip_route_me_harder fails: the OUTPUT hook drops the packet
                 st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._postrouting(st)
             if st.route.local:
@@ -295,10 +310,26 @@ class Stack:
         packet as it was when rejected (after any DNAT). Its source: for a packet addressed to this host, the
         address it was sent to; otherwise (forwarded or locally generated) the preferred source of the route
         back to the sender — the primary address of the interface the error leaves by, which is the
-        kernel's choice with net.ipv4.icmp_errors_use_inbound_ifaddr=0 (the default)."""
+        kernel's choice with net.ipv4.icmp_errors_use_inbound_ifaddr=0 (the default).
+
+        A received packet DROPped at a failed routing decision gets the kernel's ip_error answer instead: ICMP
+        destination-unreachable with the failure's code (net-unreachable for no route, host-unreachable for an
+        `unreachable` route), none for a blackhole route or when the host does not forward."""
+        p = walk.packet
+        if walk.verdict == "DROP" and walk.route_failure and walk.path != "output" and walk.in_iface is not None:
+            # the kernel's ip_error answers a failed lookup, unless the in device does not forward (then silent)
+            code = Route.failed(walk.route_failure).icmp_code
+            if code is None or p.is_icmp_error or not self.ip_forward:
+                return None
+            back = self.route(Packet(p.dst, p.src, "icmp", icmp_type="destination-unreachable"))
+            if back.failure:
+                return None
+            version = ipaddress.ip_address(p.src).version
+            src = back.src or self.primary_address(back.out_iface, version) or self._any_address(version)
+            return Packet(src, p.src, "icmp", tcp_flags="", icmp_type="destination-unreachable", icmp_code=code,
+                          embedded=p)
         if walk.verdict != "REJECT":
             return None
-        p = walk.packet
         how = walk.reject_with or "icmp-port-unreachable"
         if how == "tcp-reset":
             if p.protocol != "tcp" or "RST" in p.flags:
@@ -318,7 +349,7 @@ class Stack:
                       embedded=p)
 
     def send_reject(self, walk: Walk, chooser: Chooser | None = None) -> Walk | None:
-        """Send the error REJECT generates for `walk` (see `reject_error`), attached to the rejected packet's
+        """Send the error REJECT (or a failed routing decision) generates for `walk` (see `reject_error`), attached to the rejected packet's
         connection in the opposite direction (nf_ct_attach: ctstate RELATED); None when nothing is sent."""
         error = self.reject_error(walk)
         if error is None:
@@ -354,11 +385,25 @@ class Stack:
         self._confirm(st)
 
     def _finish(self, st: _State, verdict: str, path: str) -> Walk:
+        failure = st.route.failure if st.route is not None and verdict == "DROP" else None
         return Walk(st.steps, verdict, path, st.original, st.packet, st.route, st.conn, st.ctstate,
-                    st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface, st.reply)
+                    st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface, st.reply,
+                    route_failure=failure)
 
     def _route(self, st: _State, what: str) -> Route:
         route = self.route(st.packet)
+        if route.failure:
+            if st.in_iface is None:
+                after = f"send() fails with {route.errno} before OUTPUT: no packet leaves"
+            else:
+                code = route.icmp_code if self.ip_forward else None
+                after = "dropped before " + ("FORWARD/INPUT" if what == "routing decision" else "POSTROUTING") + \
+                    ("; the kernel sends no error" + (" (blackhole)" if self.ip_forward else " (ip_forward=0)")
+                     if code is None else
+                     f"; the kernel answers the source with ICMP destination-unreachable code {code}")
+            self._step(st, "route", None, None, None, None, "DROP",
+                       note=f"{what}: {route.failure_text()}; {after}")
+            return route
         where = "local delivery" if route.local else f"out {route.out_iface}" + (
             f" via {route.gateway}" if route.gateway else "")
         self._step(st, "route", None, None, None, None, "local" if route.local else "forward",

@@ -156,3 +156,61 @@ def test_every_conformance_dump_round_trips(conformance):
         assert second.save() == first.save()
         rules = sum(len(c.rules) for t in first.tables.values() for c in t.chains.values())
         assert rules == sum(1 for line in text.splitlines() if line.startswith("-A")), path.name
+
+
+# ------------------------------------------------------------------ the fast path (rule shapes, caches, lines)
+
+def _dump(lines: list[str]) -> str:
+    chains = sorted({line.split()[1] for line in lines} - {"PREROUTING", "OUTPUT"})
+    return "\n".join(["*nat"] + [f":{c} - [0:0]" for c in chains] + lines + ["COMMIT"]) + "\n"
+
+
+def test_rules_of_one_shape_keep_their_own_values():
+    text = _dump([f"-A S{k} -s 10.0.{k}.7 -m comment --comment \"svc {k}\" -p tcp -m tcp --dport {80 + k} "
+                  f"-j DNAT --to-destination 10.1.{k}.9:{8000 + k}" for k in range(5)])
+    rules = [rule for _, rule in parse_ruleset(text).rules()]
+    assert [r.src for r in rules] == [f"10.0.{k}.7/32" for k in range(5)]
+    assert [r.comment for r in rules] == [f"svc {k}" for k in range(5)]
+    assert [r.matches[1].options[0].values for r in rules] == [(str(80 + k),) for k in range(5)]
+    assert [r.target_options[0].values for r in rules] == [(f"10.1.{k}.9:{8000 + k}",) for k in range(5)]
+    assert parse_ruleset(parse_ruleset(text).save()) == parse_ruleset(text)
+
+
+def test_jumps_of_one_shape_keep_their_own_chains_and_rules_are_distinct_objects():
+    text = _dump([f"-A X -m statistic --mode nth --every 2 -j C{k}" for k in range(3)] + ["-A C0", "-A C1", "-A C2"])
+    rules = parse_ruleset(text).chain("nat", "X").rules
+    assert [r.target for r in rules] == ["C0", "C1", "C2"]
+    assert len({id(r) for r in rules}) == 3  # nth counts per rule object
+    assert rules[0].matches[0] is rules[1].matches[0]  # equal matches are shared values
+
+
+@pytest.mark.parametrize("bad, message", [
+    # a bad option value before a bad address: the first fault in the line is reported, as before caching
+    ("-A X -p tcp -m tcp --dport 99999 -s 10.0.0.300 -j ACCEPT", "port 99999 out of range"),
+    ("-A X -p tcp -m tcp --dport 80 -s 10.0.0.300 -j ACCEPT", "bad address '10.0.0.300'"),
+    ("-A X -p tcp -m tcp --dport 80 -s 10.0.0.1,10.0.0.2 -j ACCEPT", "expands to several rules"),
+    ("-A X -p tcp -m tcp --dport 80 -s 10.0.0.1 -j DNAT --to-destination 10.0.0.999:80", "bad NAT address"),
+    ("-A X -p tcp -m tcp --dport 80 -s 10.0.0.1 -j NOPE", "jump to chain NOPE which does not exist"),
+])
+def test_a_bad_value_in_a_known_shape_is_reported_like_any_other(bad, message):
+    good = ["-A X -p tcp -m tcp --dport 80 -s 10.0.0.1 -j ACCEPT",
+            "-A X -p tcp -m tcp --dport 81 -s 10.0.0.2 -j DNAT --to-destination 10.0.0.3:80"]
+    with pytest.raises(KplabError, match=rf"^<rules>:5: .*{message}"):
+        parse_ruleset(_dump(good + [bad]))
+
+
+def test_lines_are_split_like_splitlines_across_chunks():
+    from kplab.netfilter.ruleset import _lines
+    text = "a\n\nb\r\nc\x85\nd\re\u2028\n\nlast"
+    for chunk in (0, 1, 2, 3, 7, 1 << 20):
+        assert list(_lines(text, chunk)) == text.splitlines()
+
+
+def test_rule_from_values_equals_the_dataclass_constructor():
+    from kplab.netfilter.rule import RULE_FIELDS, Rule, rule_from_values
+    rule = parse_ruleset(_dump(["-A X ! -s 10.0.0.0/8 -o eth0 -p udp -m udp --sport 53 -j MASQUERADE"])).chain(
+        "nat", "X").rules[0]
+    values = [getattr(rule, name) for name in RULE_FIELDS]
+    assert rule_from_values(values) == Rule(*values) == rule
+    with pytest.raises(AttributeError):
+        rule.src = "1.2.3.4/32"  # still frozen
