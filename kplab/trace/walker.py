@@ -102,8 +102,10 @@ def _router_for(host: Host):
 
     def route(packet) -> Any:
         entry = host.lookup(packet.dst)
-        if entry is None or entry.kind in ("blackhole", "unreachable"):
-            return Route(local=False, out_iface=None, gateway=None, src=None)
+        if entry is None:
+            return Route.failed("no route")
+        if entry.kind in ("blackhole", "unreachable", "prohibit"):
+            return Route.failed(entry.kind)
         if entry.kind == "local":
             return Route(local=True, out_iface=None, gateway=None, src=packet.dst)
         dev, via = entry.dev, entry.via
@@ -198,6 +200,9 @@ class Session:
                 else:
                     result.reason = _drop_reason(walk, host)
                     hop.steps.append(Step("drop", result.reason, action="DROP"))
+                    if getattr(walk, "route_failure", None) and stack.reject_error(walk) is not None:
+                        # the kernel's ip_error: an ICMP destination-unreachable goes back to the source
+                        result.host, result.rejected = host_name, walk
                 return result
             route = walk.route
             if route is None or route.local:
@@ -266,8 +271,8 @@ def _delivery(packet) -> Step:
                 else f"to {packet.dst}", action="deliver", note=seen)
 
 
-# What Linux tells a TCP socket still connecting (SYN_SENT) for each destination-unreachable code
-# (icmp_err_convert in net/ipv4/icmp.c); only the "fatal" ones end the connect() at once.
+# What each destination-unreachable code means to a socket (icmp_err_convert in net/ipv4/icmp.c): the errno,
+# and whether it is "fatal" (reported to a UDP or established TCP socket) or soft (ignored without IP_RECVERR).
 _UNREACH_ERRNO = {0: ("ENETUNREACH", "network unreachable", False), 1: ("EHOSTUNREACH", "no route to host", False),
                   2: ("ENOPROTOOPT", "protocol not available", True), 3: ("ECONNREFUSED", "connection refused", True),
                   9: ("ECONNREFUSED", "connection refused", True), 10: ("EHOSTUNREACH", "no route to host", True),
@@ -278,7 +283,11 @@ def _socket_error(packet) -> str:
     if packet.icmp_type != "destination-unreachable" or packet.icmp_code not in _UNREACH_ERRNO:
         return ""
     errno, words, fatal = _UNREACH_ERRNO[packet.icmp_code]
-    return f"{words} ({errno})" + ("" if fatal else ", a soft error: TCP keeps retrying until it times out")
+    inner = packet.embedded
+    connecting = inner is not None and inner.protocol == "tcp" and "SYN" in inner.flags and "ACK" not in inner.flags
+    if connecting or fatal:  # tcp_v4_err ends a connect() (SYN_SENT) on any destination-unreachable
+        return f"{words} ({errno})" + (": connect() fails at once" if connecting else "")
+    return f"{words} ({errno}), a soft error: the socket ignores it (unless IP_RECVERR) and waits until it times out"
 
 
 def _fresh_skb(packet):
@@ -378,7 +387,7 @@ def reply_packet(delivered, flags: str | None = None):
 
 def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> Trace | None:
     """A REJECT's error (ICMP destination-unreachable or TCP reset) walked back from the rejecting host."""
-    if walked.verdict != "REJECT" or walked.rejected is None:
+    if walked.verdict not in ("REJECT", "DROP") or walked.rejected is None:
         return None
     error = session.stack(walked.host).reject_error(walked.rejected)
     if error is None:

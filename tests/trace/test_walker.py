@@ -356,3 +356,32 @@ def test_connection_send_to_a_service_without_endpoints_gets_the_error(cluster):
     assert "connection refused" in t.reply.hops[-1].steps[-1].text
     assert len(conn.session.stack("node-1").conntrack) == 0  # the rejected connection left nothing behind
     assert "SYN_SENT" in conn.conntrack(CLIENT)  # the client's own entry stays until the socket gives up
+
+
+def test_load_balancer_without_healthy_nodes_drops_at_routing_and_answers_host_unreachable(cluster):
+    """The LB's route is `unreachable`: ip_route_input fails before FORWARD and ip_error sends ICMP host
+    unreachable back, which ends the client's connect() at once (tcp_v4_err in SYN_SENT)."""
+    cluster.endpointslices["default/web-lb-abc"].endpoints = []
+    t = trace(cluster, OUTSIDE, "203.0.113.100", port=80)
+    assert t.verdict == "DROP" and t.host_names == [OUTSIDE, "router", "load-balancer"]
+    route = [s for s in t.hops[-1].steps if s.kind == "route"][-1]
+    assert route.action == "DROP" and route.text.startswith("unreachable 203.0.113.100")
+    assert "no route to host (EHOSTUNREACH)" in route.note and "before FORWARD" in route.note
+    error = t.reply
+    assert error.verdict == "ACCEPT" and error.host_names == ["load-balancer", "router", OUTSIDE]
+    assert (error.packet.icmp_type, error.packet.icmp_code) == ("destination-unreachable", 1)
+    assert error.source_seen == network(cluster).topology.hosts["load-balancer"].address
+    assert "connect() fails at once" in error.hops[-1].steps[-1].text
+
+
+def test_blackhole_route_drops_before_forward_and_sends_nothing(cluster):
+    """Calico's blackhole for the node's own pod block: an address no pod has is dropped at the routing
+    decision, so kube-proxy's filter FORWARD chains never see it, and no error goes back."""
+    t = trace(cluster, CLIENT, "10.244.1.99", port=80, cni="calico")
+    assert t.verdict == "DROP" and t.host_names == [CLIENT, "node-1"] and t.reply is None
+    node = t.hops[-1]
+    assert not any(s.chain == "FORWARD" or (s.chain or "").startswith("KUBE-FORWARD") for s in node.steps)
+    assert not any(s.table == "nat" and s.chain == "POSTROUTING" for s in node.steps)
+    route = [s for s in node.steps if s.kind == "route"][-1]
+    assert route.action == "DROP" and route.text.startswith("blackhole 10.244.1.0/24")
+    assert "sends no error" in t.reason
