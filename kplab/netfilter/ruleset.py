@@ -393,6 +393,7 @@ _HEADER_FLAGS = {"-s": "src", "--source": "src", "--src": "src", "-d": "dst", "-
                  "-p": "protocol", "--protocol": "protocol"}
 _JUMP_FLAGS = {"-j": False, "--jump": False, "-g": True, "--goto": True}  # flag -> goto
 _NAMING_FLAGS = {"-m", "--match", "-p", "--protocol"}  # their value shapes the rule (as does a built-in target)
+_SHAPE_WORDS = {"!", *TARGET_SPECS}  # kept in a shape key, like every token that starts with "-"
 _PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmp6": "ipv6-icmp"}
 _TARGET = -1  # module index of the target's options in a shape's steps
 _FIELD = {name: i for i, name in enumerate(RULE_FIELDS)}
@@ -437,7 +438,7 @@ def shape_key(tokens: list[str]) -> tuple:
     key: list[str | None] = []
     keep_next = False
     for tok in tokens:
-        if keep_next or tok[:1] == "-" or tok == "!" or tok in TARGET_SPECS:
+        if keep_next or tok in _SHAPE_WORDS or tok[:1] == "-":
             key.append(tok)
             keep_next = tok in _NAMING_FLAGS
         else:
