@@ -28,14 +28,22 @@ class EndpointInfo:
         return sep_chain(info.name, info.protocol, self.endpoint)
 
 
-def endpoints_for(cluster: Cluster, info: ServicePortInfo, node_name: str, family: str) -> list[EndpointInfo]:
+def slices_by_service(cluster: Cluster) -> dict[tuple[str, str], list]:
+    """EndpointSlices grouped by (namespace, service name): one pass, so a sync stays linear in the cluster size."""
+    index: dict[tuple[str, str], list] = {}
+    for eps in cluster.endpointslices.values():
+        index.setdefault((eps.namespace, eps.service_name), []).append(eps)
+    return index
+
+
+def endpoints_for(cluster: Cluster, info: ServicePortInfo, node_name: str, family: str,
+                  index: dict[tuple[str, str], list] | None = None) -> list[EndpointInfo]:
     """Every endpoint of the Service port from its EndpointSlices, deduplicated, sorted as kube-proxy sorts them
     (by "ip:port" text). Only the first address of an endpoint counts; conditions default the way the API does
     (unset ready = ready; unset serving = ready; unset terminating = false)."""
     found: dict[str, EndpointInfo] = {}
-    for eps in cluster.endpointslices.values():
-        if eps.namespace != info.namespace or eps.service_name != info.service:
-            continue
+    slices = (index if index is not None else slices_by_service(cluster)).get((info.namespace, info.service), ())
+    for eps in slices:
         if eps.address_type != family:
             continue
         for port in eps.ports:

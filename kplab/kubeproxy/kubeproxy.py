@@ -15,7 +15,7 @@ from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
 from kplab.kubeproxy import layout119, proxier
 from kplab.kubeproxy.config import ProxierConfig
-from kplab.kubeproxy.endpoints import EndpointInfo, endpoints_for
+from kplab.kubeproxy.endpoints import EndpointInfo, endpoints_for, slices_by_service
 from kplab.kubeproxy.restore import comment
 from kplab.kubeproxy.serviceport import ServicePortInfo, service_port_infos
 from kplab.kubeproxy.tables import NodeTables, RestoreError
@@ -84,9 +84,10 @@ class KubeProxy:
 
     def service_ports(self, cfg: ProxierConfig) -> list[tuple[ServicePortInfo, list[EndpointInfo]]]:
         ports = []
+        index = slices_by_service(self.cluster)
         for key in sorted(self.cluster.services):
             for info in service_port_infos(self.cluster.services[key], cfg.family):
-                ports.append((info, endpoints_for(self.cluster, info, cfg.node_name, cfg.family)))
+                ports.append((info, endpoints_for(self.cluster, info, cfg.node_name, cfg.family, index)))
         ports.sort(key=lambda pe: (pe[0].name, pe[0].protocol))
         return ports
 
