@@ -284,6 +284,8 @@ def _read_ruleset(text: str, source: str, partial: bool) -> Ruleset:
         if line[0] == "[":  # [packets:bytes] counters before the rule: not modelled
             line = line.partition("]")[2].strip()
         tokens = _tokens(line, where)
+        if not tokens:
+            raise KplabError(f"{where}: counters without a rule")
         chain = table.chains.get(tokens[1]) if len(tokens) > 1 and tokens[0] == "-A" else None
         if chain is not None:  # the common case, `-A CHAIN rule...`, without the general command dispatch
             chain.rules.append(parse_rule_spec(chain.name, tokens[2:], where, lineno, stripped, cache))
@@ -767,7 +769,7 @@ def _check_table(table: Table, source: str, partial: bool) -> None:
     refuses loops with ELOOP)."""
     for chain in table.chains.values():
         for rule in chain.rules:
-            if not rule.jumps_to_chain:
+            if rule.target is None or rule.target in BUILTIN_TARGETS:  # rule.jumps_to_chain, inlined: 300k rules
                 continue
             target = table.chains.get(rule.target)
             if target is None:
@@ -782,7 +784,7 @@ def _check_table(table: Table, source: str, partial: bool) -> None:
     def visit(name: str, path: list[tuple[str, Rule]]) -> None:
         state[name] = 1
         for rule in table.chains[name].rules:
-            if not rule.jumps_to_chain or rule.target not in table.chains:
+            if rule.target not in table.chains or rule.target in BUILTIN_TARGETS:  # None is in neither
                 continue
             nxt = rule.target
             if state.get(nxt) == 1:

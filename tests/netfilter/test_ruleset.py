@@ -214,3 +214,8 @@ def test_rule_from_values_equals_the_dataclass_constructor():
     assert rule_from_values(values) == Rule(*values) == rule
     with pytest.raises(AttributeError):
         rule.src = "1.2.3.4/32"  # still frozen
+
+
+def test_counters_without_a_rule_name_the_line():
+    with pytest.raises(KplabError, match=r"^<rules>:2: counters without a rule"):
+        parse_ruleset("*filter\n[0:0]\nCOMMIT\n")
