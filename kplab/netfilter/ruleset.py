@@ -459,7 +459,7 @@ class RuleShape:
     flag) | ("error", message) — a fault that needs no values (unknown option...), raised when reached.
     """
     __slots__ = ("steps", "modules", "_names", "target", "target_position", "goto", "protocol", "protocol_negated",
-                 "faulty", "row", "addresses", "ifaces", "parts")
+                 "faulty", "row", "addresses", "ifaces", "match_parts", "target_part")
 
     def __init__(self, tokens: list[str]):
         self.steps: list[tuple] = []
@@ -500,10 +500,8 @@ class RuleShape:
             elif step[0] == "option":
                 options.setdefault(step[1], []).append(step)
         # parts: (module name or None for the target, layout key, value getter, option steps)
-        self.parts: list[tuple] = []
-        for index, (name, _fault) in enumerate(self.modules):
-            self.parts.append(_part(name, options.get(index, [])))
-        self.parts.append(_part(None, options.get(_TARGET, [])))
+        self.match_parts = [_part(name, options.get(index, [])) for index, (name, _) in enumerate(self.modules)]
+        self.target_part = _part(None, options.get(_TARGET, []))
 
     def _protocol_fault(self, name: str) -> str | None:
         wanted = _PROTOCOL_MATCHES.get(name)
@@ -660,8 +658,7 @@ def _build_rule(shape: RuleShape, chain: str, tokens: list[str], lineno: int, te
     for field, position in shape.ifaces:
         row[field] = tokens[position]
     built: list[Match] = []
-    *modules, target_part = shape.parts
-    for name, layout, values, steps in modules:
+    for name, layout, values, steps in shape.match_parts:
         match_key = (layout, values(tokens))
         match = cache.matches.get(match_key)
         if match is None:
@@ -670,7 +667,7 @@ def _build_rule(shape: RuleShape, chain: str, tokens: list[str], lineno: int, te
     target = None if shape.target_position is None else sys.intern(tokens[shape.target_position])
     target_options: tuple[Option, ...] = ()
     if target in BUILTIN_TARGETS:
-        _, layout, values, steps = target_part
+        _, layout, values, steps = shape.target_part
         ipv6 = ":" in (row[_DST] or row[_SRC] or "")
         target_key = (target, ipv6, layout, values(tokens))
         target_options = cache.targets.get(target_key)
