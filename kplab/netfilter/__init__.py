@@ -11,12 +11,13 @@ Rules
 
 Packets and routes
     Packet(src, dst, protocol="tcp", sport=None, dport=None, tcp_flags="SYN", mark=0, icmp_type="echo-request")
-    Route(local, out_iface=None, gateway=None, src=None)
+    Route(local, out_iface=None, gateway=None, src=None, failure=None, physdev_out=None)
 
 A host
     Stack(ruleset, local_ips, interfaces={"eth0": ["10.0.0.1/24"]}, route=callable, ipsets=None,
           ip_forward=True, tcp_loose=True, fast_path=True)
-        .receive(packet, in_iface, chooser=None) -> Walk   PREROUTING, then INPUT or FORWARD+POSTROUTING
+        .receive(packet, in_iface, chooser=None, physdev_in=None) -> Walk   PREROUTING, then INPUT or
+            FORWARD+POSTROUTING; physdev_in = the bridge port it came in by (br_netfilter, for -m physdev)
         .send(packet, chooser=None) -> Walk                OUTPUT, POSTROUTING (and INPUT via lo if local)
         .conntrack (Conntrack, str() like `conntrack -L`), .recent, .clock (.advance(seconds)), .copy()
     Walk: steps [Step], verdict ACCEPT/DROP/REJECT, path input/forward/output, original, packet, route,

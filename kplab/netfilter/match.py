@@ -51,6 +51,9 @@ MATCH_SPECS: dict[str, tuple[OptionSpec, ...]] = {
     "set": _specs(S("--match-set", "setdir", nargs=2),),
     "nfacct": _specs(S("--nfacct-name", "str"),),
     "iprange": _specs(S("--src-range", "range"), S("--dst-range", "range")),
+    # In the order libxt_physdev's save prints them.
+    "physdev": _specs(S("--physdev-is-in", "flag"), S("--physdev-in", "iface"), S("--physdev-is-out", "flag"),
+                      S("--physdev-out", "iface"), S("--physdev-is-bridged", "flag")),
 }
 # Protocols that load their match module implicitly with `-p` (`-p tcp --dport 80` needs no `-m tcp`).
 IMPLICIT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmpv6": "icmp6", "ipv6-icmp": "icmp6"}
@@ -75,10 +78,11 @@ class Match:
 class MatchContext:
     """Everything a match may look at for one packet at one hook."""
     __slots__ = ("packet", "in_iface", "out_iface", "conn", "ctstate", "reply", "stack", "chooser", "rule",
-                 "decisions")
+                 "decisions", "physdev_in", "physdev_out")
 
     def __init__(self, packet: Packet, in_iface: str, out_iface: str, conn: Any, ctstate: str, reply: bool,
-                 stack: "Stack", chooser: Any, rule: Any = None):
+                 stack: "Stack", chooser: Any, rule: Any = None, physdev_in: str | None = None,
+                 physdev_out: str | None = None):
         self.packet = packet
         self.in_iface = in_iface
         self.out_iface = out_iface
@@ -89,6 +93,10 @@ class MatchContext:
         self.chooser = chooser
         self.rule = rule
         self.decisions: list[str] = []  # notes of stateful decisions (statistic, recent), for the step text
+        # br_netfilter's view (-m physdev): the bridge port the packet came in by (None: it did not cross a
+        # bridge, so the skb has no bridge info) and the port it leaves by (bridged traffic, FORWARD on).
+        self.physdev_in = physdev_in
+        self.physdev_out = physdev_out
 
 
 def build_match(name: str, options: list[Option]) -> Match:
@@ -136,6 +144,8 @@ def validate(name: str, options: tuple[Option, ...]) -> None:
             raise ValueError("recent takes only one of --set, --rcheck, --update, --remove")
         if not actions:
             raise ValueError("recent needs one of --set, --rcheck, --update, --remove")
+    if name == "physdev" and not have:
+        raise ValueError("physdev needs at least one --physdev-* option")
     if name == "multiport" and len(have) > 1:
         raise ValueError("multiport takes only one of --sports, --dports, --ports")
 
@@ -332,6 +342,33 @@ def _iprange(option: Option, _all):
     return _negate(option, lambda ctx: lo <= ip_int(ctx.packet.src if use_src else ctx.packet.dst) <= hi)
 
 
+def _physdev(option: Option, _all):
+    """xt_physdev, one option at a time (the kernel's physdev_mt tests its options one after another).
+
+    Without bridge info (the packet did not come in through a bridge port, or br_netfilter is off) every
+    option fails unless negated. With it: the is-* options test whether a port is known; --physdev-in compares
+    the in port; --physdev-out never matches, negated or not, while the out port is unknown (PREROUTING,
+    INPUT, routed traffic): physoutdev exists only for traffic the bridge forwards between two of its ports."""
+    from kplab.netfilter.rule import iface_matches  # `veth+` wildcard, as for -i/-o (rule imports this module)
+    name, negated = option.name, option.negated
+    pattern = option.values[0] if option.values else ""
+
+    def test(ctx: MatchContext) -> bool:
+        indev, outdev = ctx.physdev_in, ctx.physdev_out
+        if indev is None:  # !nf_bridge_info_exists(skb)
+            return negated
+        if name == "--physdev-is-in":
+            return True != negated
+        if name in ("--physdev-is-out", "--physdev-is-bridged"):
+            return (outdev is not None) != negated
+        if name == "--physdev-in":
+            return iface_matches(pattern, indev) != negated
+        if outdev is None:  # --physdev-out
+            return False
+        return iface_matches(pattern, outdev) != negated
+    return test
+
+
 def _nothing(option: Option, _all):
     return None  # comment, nfacct: always match (nfacct only counts)
 
@@ -342,5 +379,5 @@ _COMPILERS: dict[str, Callable[[Option, tuple[Option, ...]], Any]] = {
     "icmp": _proto_match("icmp"), "icmp6": _proto_match("icmpv6"),
     "multiport": _multiport, "addrtype": _addrtype, "mark": _mark, "connmark": _connmark,
     "conntrack": _conntrack, "state": _conntrack, "statistic": _statistic, "recent": _recent, "set": _set,
-    "iprange": _iprange,
+    "iprange": _iprange, "physdev": _physdev,
 }

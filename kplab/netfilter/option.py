@@ -166,6 +166,12 @@ def normalise(spec: OptionSpec, values: list[str]) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"{spec.name} needs a number, not {' '.join(values)!r}") from None
     v = values[0]
+    if kind == "iface":
+        if v == "!":
+            raise ValueError(f"put '!' before {spec.name}, not after it")
+        if not v or len(v) > 15 or "/" in v or v.startswith("-"):
+            raise ValueError(f"{spec.name} needs an interface name (1-15 characters), not {v!r}")
+        return (v,)
     if kind == "port":
         return (norm_port(v),)
     if kind == "ports":

@@ -79,12 +79,17 @@ class Route:
     """The routing decision the caller makes for a packet (kplab.netfilter knows no routing tables).
 
     `failure` (a key of ROUTE_FAILURES) says the lookup failed: the kernel drops the packet at the routing
-    decision, before FORWARD/INPUT for a received packet and before OUTPUT for a locally generated one."""
+    decision, before FORWARD/INPUT for a received packet and before OUTPUT for a locally generated one.
+
+    `physdev_out` is the bridge port the packet leaves by when `out_iface` is a Linux bridge (-m physdev's
+    --physdev-out). The engine uses it only for bridged traffic — a packet that came in through a port of that
+    same bridge (`Stack.receive(..., physdev_in=...)`) — because br_netfilter knows the out port only then."""
     local: bool
     out_iface: str | None = None
     gateway: str | None = None
     src: str | None = None  # preferred source address for locally generated packets
     failure: str | None = None
+    physdev_out: str | None = None
 
     @classmethod
     def failed(cls, why: str = "no route") -> "Route":

@@ -144,8 +144,10 @@ class _Verdict(Exception):
 class _State:
     """The mutable state of one walk."""
 
-    def __init__(self, packet: Packet, chooser: Chooser, in_iface: str | None):
+    def __init__(self, packet: Packet, chooser: Chooser, in_iface: str | None, physdev_in: str | None = None):
         self.original = packet
+        self.physdev_in = physdev_in  # the bridge port it came in by (br_netfilter), None if no bridge crossed
+        self.physdev_out: str | None = None
         self.packet = packet
         self.steps: list[Step] = []
         self.chooser = chooser
@@ -236,9 +238,16 @@ class Stack:
         return Route(local=False, out_iface=default, src=self.primary_address(default, version))
 
     # ------------------------------------------------------------------ walks
-    def receive(self, packet: Packet, in_iface: str, chooser: Chooser | None = None) -> Walk:
-        """A packet arriving on `in_iface`: PREROUTING, then INPUT (for this host) or FORWARD and POSTROUTING."""
-        st = _State(packet, chooser or SeededChooser(0), in_iface)
+    def receive(self, packet: Packet, in_iface: str, chooser: Chooser | None = None,
+                physdev_in: str | None = None) -> Walk:
+        """A packet arriving on `in_iface`: PREROUTING, then INPUT (for this host) or FORWARD and POSTROUTING.
+
+        `physdev_in` is the bridge port it came in by when `in_iface` is a Linux bridge with br_netfilter
+        (bridge-nf-call-iptables=1, as Kubernetes requires), e.g. a pod's veth on cni0; -m physdev reads it.
+        None: the packet did not cross a bridge, so every non-negated physdev option fails. The out port is
+        known only for bridged traffic: the route leaves by the same bridge and names `Route.physdev_out`;
+        from FORWARD on. Without it --physdev-is-out/--physdev-is-bridged are false and --physdev-out fails."""
+        st = _State(packet, chooser or SeededChooser(0), in_iface, physdev_in)
         path = "input"
         try:
             self._prerouting(st, track=True)
@@ -251,6 +260,8 @@ class Stack:
             else:
                 path = "forward"
                 st.out_iface = st.route.out_iface
+                if st.physdev_in is not None and st.route.out_iface == in_iface:
+                    st.physdev_out = st.route.physdev_out  # bridged: br_nf_forward_ip sets physoutdev
                 if not self.ip_forward:
                     # ip_route_input_slow: forwarding off on the in device fails the lookup with EHOSTUNREACH
                     st.route = Route.failed("unreachable")
@@ -514,7 +525,7 @@ class Stack:
     def _run_chain(self, st: _State, table_name: str, start: Chain, hook: str) -> str:
         table = self.ruleset.tables[table_name]
         ctx = MatchContext(st.packet, st.in_iface or "", st.out_iface or "", st.conn, st.ctstate, st.reply,
-                           self, st.chooser)
+                           self, st.chooser, physdev_in=st.physdev_in, physdev_out=st.physdev_out)
         frames: list[tuple[Chain, list[int], int]] = []
         chain = start
         cands = self._candidates(chain, st.packet.dst)

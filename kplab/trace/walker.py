@@ -181,7 +181,9 @@ class Session:
             elif in_iface is None:
                 walk = stack.send(packet, chooser=chooser)
             else:
-                walk = stack.receive(packet, in_iface, chooser=chooser)
+                # a port other than the interface: the packet came through a bridge port (br_netfilter's physindev)
+                bridge_port = port if port is not None and port != in_iface else None
+                walk = stack.receive(packet, in_iface, chooser=chooser, physdev_in=bridge_port)
             hop.path = getattr(walk, "path", None)
             route_entry = None
             out_packet = walk.packet
