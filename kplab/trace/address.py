@@ -31,7 +31,8 @@ class Destination:
     dns: list[Step] = field(default_factory=list)
 
 
-def _is_ip(text: str) -> bool:
+def is_ipv4(text: str) -> bool:
+    """True for a dotted IPv4 address (specs name pods, Services and DNS names otherwise)."""
     try:
         ipaddress.IPv4Address(text)
         return True
@@ -49,7 +50,7 @@ def resolve_source(cluster, topology, spec: str) -> Source:
         return Source(spec, pod.namespace, spec)
     if spec in cluster.nodes:
         return Source(spec, "default", spec)
-    if _is_ip(spec):
+    if is_ipv4(spec):
         owner = topology.host_of_ip(spec)
         if owner is not None:
             host = topology.hosts[owner]
@@ -79,10 +80,10 @@ def resolve_destination(cluster, topology, spec: str, port: int | None, protocol
         if svc.type != "ExternalName" and not svc.headless and svc.cluster_ip:
             return Destination(svc.cluster_ip, _need_port(_service_port(svc, port, protocol), spec), spec)
         return _from_dns(cluster, topology, name, _service_port(svc, port, protocol), protocol, from_namespace, spec)
-    if _is_ip(spec):
+    if is_ipv4(spec):
         return Destination(spec, _need_port(port, spec), spec)
     ip, _, p = spec.rpartition(":")
-    if _is_ip(ip) and p.isdigit():
+    if is_ipv4(ip) and p.isdigit():
         return Destination(ip, int(p), spec)
     if "." in spec or spec.replace("-", "").isalnum():
         return _from_dns(cluster, topology, spec, port, protocol, from_namespace, spec)

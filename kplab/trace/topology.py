@@ -19,6 +19,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
+from kplab.trace.address import is_ipv4
 from kplab.trace.host import Host
 from kplab.trace.interface import Interface
 from kplab.trace.route import Nexthop, RouteEntry
@@ -97,7 +98,7 @@ class Topology:
         for eps in sorted(getattr(cluster, "endpointslices", {}).values(), key=lambda e: (e.namespace, e.name)):
             for ep in eps.endpoints:
                 for ip in ep.addresses:
-                    if _is_ipv4(ip) and self.is_outside(ip):
+                    if is_ipv4(ip) and self.is_outside(ip):
                         self.outside_host(ip)
 
     def _free_lan_address(self, avoid: set[str]) -> str:
@@ -342,13 +343,6 @@ def _on(ip: str, cidr: str) -> bool:
     except ValueError:
         return False
 
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _underlay(ips: list[str]) -> str:
