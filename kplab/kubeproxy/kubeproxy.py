@@ -154,3 +154,18 @@ def node_ruleset_text(cluster: Cluster, node_name: str, layout: str = "current",
 def restore_payload(cluster: Cluster, node_name: str, layout: str = "current", family: str | None = None) -> str:
     """What kube-proxy hands to iptables-restore on its first (full) sync on this node."""
     return KubeProxy(cluster, node_name, layout, family=family).sync().payload
+
+
+FORMS = ("restore", "save")
+
+
+def node_rules(cluster: Cluster, node_name: str, layout: str = "current", form: str = "save") -> str:
+    """A node's rules as text. `form="save"`: the node's whole rule set as `iptables-save` prints it on a live node
+    (the kernel's option order, /32 masks, %.11f probabilities); `form="restore"`: what kube-proxy hands to
+    iptables-restore on its first, full sync. KplabError for an unknown node, layout or form."""
+    if form == "restore":
+        return restore_payload(cluster, node_name, layout)
+    if form != "save":
+        raise KplabError(f"rules form {form!r}: expected one of {', '.join(FORMS)}")
+    from kplab.netfilter import parse_ruleset
+    return parse_ruleset(node_ruleset_text(cluster, node_name, layout), source=f"node {node_name}").save()

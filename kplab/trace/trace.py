@@ -1,7 +1,7 @@
 """The trace model: Trace -> Hop -> Step, each step naming what decided it and what it changed.
 
-One trace, many views: `str(trace)` is a numbered listing, `trace.table()` a DataFrame,
-`trace.to_json()` stable JSON; the HTML player and the widgets read the same objects.
+One trace, many views: `str(trace)` is a numbered listing, `trace.to_json()` stable JSON; the DataFrame, the
+HTML page, the player and the widgets (kplab.views) read the same objects.
 """
 from __future__ import annotations
 
@@ -206,21 +206,6 @@ class Trace:
         import html
         return f"<pre>{html.escape(str(self))}</pre>"
 
-    def rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for i, hop in enumerate(self.hops, 1):
-            for step in hop.steps:
-                rows.append({"hop": i, "host": hop.host, "in": hop.in_iface, "out": hop.out_iface,
-                             "kind": step.kind, "table": step.table, "chain": step.chain,
-                             "rule": step.text, "action": step.action, "changes": str(step.diff)})
-        return rows
-
-    def table(self):
-        """One row per step: hop, host, interfaces, kind, table/chain, rule text, action, changes."""
-        import pandas as pd
-        return pd.DataFrame(self.rows(), columns=["hop", "host", "in", "out", "kind", "table", "chain",
-                                                  "rule", "action", "changes"])
-
     def to_dict(self, outcomes: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "from": self.source, "to": self.destination,
@@ -237,16 +222,3 @@ class Trace:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
-
-    def to_html(self) -> str:
-        """A simple static page listing the trace (the animated player lives in kplab.views)."""
-        import html
-        title = html.escape(f"{self.source} -> {self.destination}")
-        return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>kplab trace {title}</title></head>\n"
-                f"<body><h1>kplab trace {title}</h1>\n<pre>{html.escape(str(self))}</pre>\n"
-                f"<h2>Outcomes</h2>\n<pre>{html.escape(outcomes_text(self.outcomes()))}</pre>\n</body></html>\n")
-
-
-def outcomes_text(outcomes: list[Outcome]) -> str:
-    return "\n".join(f"{float(o.probability):6.1%}  {o.verdict:<6} delivered_to={o.delivered_to} "
-                     f"source_seen={o.source_seen}  via {' > '.join(o.hops)}" for o in outcomes)

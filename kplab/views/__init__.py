@@ -1,1 +1,10 @@
-"""kplab.views"""
+"""kplab.views: everything rendered from a Cluster or a Trace. The core returns data; these modules make text,
+HTML and DataFrames of it (pandas, matplotlib, networkx, ipywidgets are imported here, never in the core).
+
+    kubectl    kubectl-style tables of objects (text, DataFrames)
+    listing    `iptables -t TABLE -L [CHAIN] -n` listings of a rule set
+    walk       a Trace's step rows, outcomes listing, static HTML page
+    rulewalk   `kplab trace-rules`' report of one packet through one node
+    reach      NetworkPolicy verdict rows as a terminal table
+    cluster_graph  the cluster picture (networkx graph, matplotlib drawing)
+"""

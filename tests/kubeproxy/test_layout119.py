@@ -12,7 +12,7 @@ from kplab.k8s.node import Node, NodeAddress
 from kplab.k8s.service import Service, ServicePort
 from kplab.k8s.settings import ClusterSettings
 from kplab.kubeproxy import KubeProxy, node_ruleset_text
-from kplab.kubeproxy.listing import list_rules
+from kplab.views.listing import list_rules
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

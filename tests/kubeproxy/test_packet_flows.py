@@ -41,7 +41,7 @@ def _ruleset(conformance, case):
 def test_packet_flow(conformance, case):
     pytest.importorskip("kplab.netfilter.stack")
     from kplab.netfilter import Packet, kube_proxy_verdict
-    from kplab.netfilter.command import node_stack, trace_first_packet
+    from kplab.netfilter.node import node_stack, trace_first_packet
     from kplab.netfilter.verdict import endpoints, masquerade
 
     ruleset = _ruleset(conformance, case)

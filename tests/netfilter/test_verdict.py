@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kplab.netfilter import Packet, parse_ruleset
-from kplab.netfilter.command import node_stack, trace_first_packet
+from kplab.netfilter.node import node_stack, trace_first_packet
 from kplab.netfilter.verdict import endpoints, kube_proxy_verdict, masquerade
 
 

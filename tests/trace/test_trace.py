@@ -4,6 +4,7 @@ from fractions import Fraction
 
 from kplab.netfilter.packet import Packet
 from kplab.trace.trace import FlowDiff, Hop, Step, Trace
+from kplab.views.walk import trace_frame, trace_page
 
 
 def sample() -> Trace:
@@ -40,7 +41,7 @@ def test_str_is_a_numbered_listing():
 
 
 def test_table_has_one_row_per_step():
-    df = sample().table()
+    df = trace_frame(sample())
     assert list(df["host"]) == ["default/client", "node-1", "default/web-b"]
     assert list(df["kind"]) == ["route", "nat", "deliver"]
     assert df.loc[1, "changes"] == "dst 10.96.0.10 -> 10.244.2.10, dport 80 -> 8080"
@@ -61,4 +62,4 @@ def test_outcomes_come_from_the_enumerator_when_given():
     t = sample()
     t._outcomes = lambda: [t.as_outcome(Fraction(1, 3))]
     assert [o.probability for o in t.outcomes()] == [Fraction(1, 3)]
-    assert "<pre>" in t._repr_html_() and "<h1>" in t.to_html()
+    assert "<pre>" in t._repr_html_() and "<h1>" in trace_page(t)

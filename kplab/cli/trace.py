@@ -8,13 +8,12 @@ import tempfile
 from pathlib import Path
 
 from kplab.errors import KplabError
-from kplab.trace.trace import outcomes_text
+from kplab.k8s import load_cluster
+from kplab.trace import trace
+from kplab.views.walk import outcomes_text, trace_page
 
 
-def run_trace(args) -> int:
-    from kplab.k8s import load_cluster
-    from kplab.trace import trace
-
+def run(args) -> int:
     cluster = load_cluster(*args.manifests)
     options = {}
     if args.cni:
@@ -24,7 +23,7 @@ def run_trace(args) -> int:
     result = trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
                    reply=args.reply, **options)
     if args.html:
-        _write_atomically(Path(args.html), result.to_html())
+        _write_atomically(Path(args.html), trace_page(result))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

@@ -1,36 +1,16 @@
-"""`kplab get KIND MANIFEST...`: kubectl-style tables (the `-o wide` columns, all namespaces) and `-o yaml|json`.
+"""kubectl-style tables of a Cluster's objects: the `kubectl get KIND -o wide --all-namespaces` columns as text.
 
-The same rows feed `pods_frame(cluster)` and friends, pandas DataFrames for the notebooks.
+The same rows feed `pods_frame(cluster)` and friends, pandas DataFrames for the notebooks (pandas is imported
+only when a frame is asked for).
 """
 from __future__ import annotations
 
-import json
-import sys
 from typing import Callable
 
-from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
-from kplab.k8s import document
+from kplab.k8s.resource import canonical_kind
 
 Rows = tuple[list[str], list[list[str]]]
-
-KIND_ALIASES = {
-    "pods": ("pod", "pods", "po"),
-    "services": ("service", "services", "svc"),
-    "endpointslices": ("endpointslice", "endpointslices"),
-    "nodes": ("node", "nodes", "no"),
-    "networkpolicies": ("networkpolicy", "networkpolicies", "netpol"),
-    "namespaces": ("namespace", "namespaces", "ns"),
-}
-
-
-def canonical_kind(kind: str) -> str:
-    for name, aliases in KIND_ALIASES.items():
-        if kind.lower() in aliases:
-            return name
-    raise KplabError(f'the server doesn\'t have a resource type "{kind}" '
-                     f"(kplab knows: {', '.join(KIND_ALIASES)})")
-
 
 def _selector(selector: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) if selector else "<none>"
@@ -132,24 +112,6 @@ def table(kind: str, cluster: Cluster) -> str:
     return format_table(*ROWS[canonical_kind(kind)](cluster))
 
 
-def documents(kind: str, cluster: Cluster) -> dict:
-    kind = canonical_kind(kind)
-    if kind == "pods":
-        items = [document.pod_doc(p, cluster) for p in sorted(cluster.pods.values(), key=lambda p: p.key)]
-    elif kind == "services":
-        items = [document.service_doc(s) for s in sorted(cluster.services.values(), key=lambda s: s.key)]
-    elif kind == "endpointslices":
-        items = [document.endpointslice_doc(s) for s in sorted(cluster.endpointslices.values(), key=lambda s: s.key)]
-    elif kind == "nodes":
-        items = [document.node_doc(n) for n in cluster.nodes.values()]
-    elif kind == "networkpolicies":
-        items = [document.networkpolicy_doc(p) for p in sorted(cluster.networkpolicies.values(),
-                                                                key=lambda p: p.key)]
-    else:
-        items = [document.namespace_doc(n) for n in sorted(cluster.namespaces.values(), key=lambda n: n.name)]
-    return document.list_doc(items)
-
-
 def _frame(rows: Rows):
     import pandas as pd
 
@@ -177,24 +139,3 @@ def nodes_frame(cluster: Cluster):
 
 def networkpolicies_frame(cluster: Cluster):
     return _frame(networkpolicy_rows(cluster))
-
-
-def run_get(args) -> int:
-    """`kplab get KIND MANIFEST... [-o wide|yaml|json]`."""
-    from kplab.k8s.manifest import load_cluster
-
-    kind = canonical_kind(args.kind)
-    cluster = load_cluster(*args.manifests)
-    for w in cluster.warnings:
-        print(f"Warning: {w}", file=sys.stderr)
-    output = getattr(args, "output", "wide") or "wide"
-    if output == "json":
-        text = json.dumps(documents(kind, cluster), indent=4)
-    elif output == "yaml":
-        import yaml
-
-        text = yaml.safe_dump(documents(kind, cluster), sort_keys=False, default_flow_style=False).rstrip()
-    else:
-        text = table(kind, cluster)
-    print(text)
-    return 0

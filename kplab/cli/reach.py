@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import sys
 
-import pandas as pd
-
 from kplab.cni.reach import reach_table, table_records
 from kplab.cni.selection import PolicySelection
 from kplab.cni.verdict import normalise_protocol, resolve_endpoint, resolve_endpoints
 from kplab.errors import KplabError
+from kplab.k8s import load_cluster
+from kplab.views.reach import reach_text
 
 
-def _frames(cluster, args, selection) -> list[pd.DataFrame]:
+def _frames(cluster, args, selection) -> list:
     protocol = normalise_protocol(args.protocol)
     outside = [x for x in (args.src, args.dst) if x and resolve_endpoint(cluster, x).kind != "pod"]
     if args.port is not None:
@@ -30,9 +30,7 @@ def _frames(cluster, args, selection) -> list[pd.DataFrame]:
                         selection=selection) for (port, proto), dsts in sorted(groups.items())]
 
 
-def run_reach(args) -> int:
-    from kplab.k8s import load_cluster
-
+def run(args) -> int:
     cluster = load_cluster(*args.manifests)
     selection = PolicySelection.build(cluster)
     frames = [f for f in _frames(cluster, args, selection) if len(f)]
@@ -43,10 +41,5 @@ def run_reach(args) -> int:
         return 0
     if not records:
         raise KplabError("no pairs to show: the manifests hold fewer than two endpoints for --from/--to")
-    rows = [(r["from"], r["to"], f'{r["port"]}/{r["protocol"]}', "allowed" if r["allowed"] else "DENIED",
-             r["reason"]) for r in records]
-    head = ("FROM", "TO", "PORT", "VERDICT", "WHY")
-    widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(4)]
-    for row in [head] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+    print(reach_text(records))
     return 0

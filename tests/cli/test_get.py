@@ -1,4 +1,4 @@
-"""`kplab get`: kubectl-style tables, -o yaml/json, errors without tracebacks; DataFrames for notebooks."""
+"""`kplab get`: kubectl-style tables, -o yaml/json, errors without tracebacks (DataFrames: tests/views/test_kubectl.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import yaml
 
 from kplab.cli import main
 from kplab.k8s import load_cluster
-from kplab.k8s.table import pods_frame, services_frame
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -108,12 +107,3 @@ def test_subprocess_once(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "kplab.cli", "get", "services", str(tmp_path / "missing.yaml")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "does not exist" in bad.stderr
-
-
-def test_frames():
-    c = load_cluster(DATA / "article")
-    pods = pods_frame(c)
-    assert list(pods.columns) == ["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"]
-    assert set(pods["IP"]) >= {"10.244.120.102", "10.244.120.103"}
-    services = services_frame(c)
-    assert services.set_index("NAME").loc["frontend", "PORT(S)"] == "80/TCP"

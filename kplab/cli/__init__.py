@@ -1,4 +1,6 @@
-"""The `kplab` command. Each subcommand is a thin shell over the package; user mistakes exit 1 without a traceback."""
+"""The `kplab` command: parse arguments, call the package, print a view. One module per subcommand
+(`get`, `rules`, `trace`, `trace_rules`, `reach`), each with `run(args) -> int`; user mistakes exit 1 without a
+traceback."""
 from __future__ import annotations
 
 import argparse
@@ -63,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "get":
-            from kplab.k8s.table import run_get as run
+            from kplab.cli.get import run
         elif args.command == "rules":
-            from kplab.kubeproxy.command import run_rules as run
+            from kplab.cli.rules import run
         elif args.command == "trace":
-            from kplab.trace.command import run_trace as run
+            from kplab.cli.trace import run
         elif args.command == "trace-rules":
-            from kplab.netfilter.command import run_trace_rules as run
+            from kplab.cli.trace_rules import run
         elif args.command == "reach":
-            from kplab.cni.command import run_reach as run
+            from kplab.cli.reach import run
         else:  # pragma: no cover - argparse refuses unknown commands
             raise KplabError(f"unknown command {args.command}")
         return run(args) or 0
@@ -80,7 +82,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

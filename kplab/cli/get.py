@@ -1,0 +1,27 @@
+"""`kplab get KIND MANIFEST... [-o wide|yaml|json]`: kubectl-style tables (all namespaces) or the List document."""
+from __future__ import annotations
+
+import json
+import sys
+
+import yaml
+
+from kplab.k8s.manifest import load_cluster
+from kplab.k8s.resource import canonical_kind, documents
+from kplab.views.kubectl import table
+
+
+def run(args) -> int:
+    kind = canonical_kind(args.kind)
+    cluster = load_cluster(*args.manifests)
+    for w in cluster.warnings:
+        print(f"Warning: {w}", file=sys.stderr)
+    output = getattr(args, "output", "wide") or "wide"
+    if output == "json":
+        text = json.dumps(documents(kind, cluster), indent=4)
+    elif output == "yaml":
+        text = yaml.safe_dump(documents(kind, cluster), sort_keys=False, default_flow_style=False).rstrip()
+    else:
+        text = table(kind, cluster)
+    print(text)
+    return 0

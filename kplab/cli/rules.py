@@ -1,0 +1,23 @@
+"""`kplab rules MANIFEST... --node NAME [--layout current|v1.19] [--form restore|save|list] [--table T] [--chain C]`.
+
+Forms: `restore` is what kube-proxy hands to iptables-restore (its first, full sync); `save` is the node's whole
+rule set as `iptables-save` prints it on a live node; `list` is `iptables -t TABLE -L [CHAIN] -n` of that.
+"""
+from __future__ import annotations
+
+import sys
+
+from kplab.k8s import load_cluster
+from kplab.kubeproxy.kubeproxy import node_rules
+from kplab.views.listing import list_rules
+
+
+def run(args) -> int:
+    cluster = load_cluster(*args.manifests)
+    if args.form == "list":
+        saved = node_rules(cluster, args.node, layout=args.layout, form="save")
+        text = list_rules(saved, table=getattr(args, "table", None) or "nat", chain=getattr(args, "chain", None))
+    else:
+        text = node_rules(cluster, args.node, layout=args.layout, form=args.form)
+    sys.stdout.write(text)
+    return 0
