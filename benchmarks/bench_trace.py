@@ -73,7 +73,7 @@ def article_case():
 
 
 def main() -> None:
-    from kplab.trace import network, run_trace, trace
+    from kplab.walk import network, run_trace, trace
 
     try:
         cluster, src, dst = article_case()

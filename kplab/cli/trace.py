@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kplab.errors import KplabError
 from kplab.k8s import load_cluster
-from kplab.trace import trace
+from kplab.walk import trace
 from kplab.views.walk import outcomes_text, trace_page
 
 

@@ -94,12 +94,6 @@ class Cluster:
                 return p
         return None
 
-    def trace(self, src: str, dst: str, port: int | None = None, protocol: str = "tcp", seed: int = 0,
-              reply: bool = False, **options):
-        """A packet's hop-by-hop walk from SRC to DST (kplab.trace.trace; options: cni, overlay, ip_forward...)."""
-        from kplab.trace import trace
-        return trace(self, src, dst, port=port, protocol=protocol, seed=seed, reply=reply, **options)
-
     # --- the control plane --------------------------------------------------------------------------------------
 
     @classmethod

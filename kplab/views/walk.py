@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from kplab.trace.trace import Outcome, Trace
+from kplab.walk.trace import Outcome, Trace
 
 COLUMNS = ["hop", "host", "in", "out", "kind", "table", "chain", "rule", "action", "changes"]
 

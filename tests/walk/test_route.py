@@ -1,4 +1,4 @@
-from kplab.trace.route import Nexthop, RouteEntry, RoutingTable
+from kplab.walk.route import Nexthop, RouteEntry, RoutingTable
 
 
 def test_longest_prefix_wins_and_local_table_first():

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
-from kplab.trace.trace import Step
+from kplab.walk.trace import Step
 
 
 @dataclass

@@ -6,15 +6,15 @@ KUBE-FORWARD drops it).
 """
 from __future__ import annotations
 
-from kplab.trace.walker import CLIENT_PORT, Network, _as_trace, _packet, error_trace, reply_packet
-from kplab.trace.trace import Trace
+from kplab.walk.walker import CLIENT_PORT, Network, _as_trace, _packet, error_trace, reply_packet
+from kplab.walk.trace import Trace
 
 
 class Connection:
     def __init__(self, network: Network, src: str, dst: str, port: int | None = None,
                  protocol: str = "tcp", seed: int = 0):
         from kplab.netfilter import SeededChooser
-        from kplab.trace.address import resolve_destination, resolve_source
+        from kplab.walk.address import resolve_destination, resolve_source
 
         self.network = network
         self.session = network.session()

@@ -1,19 +1,21 @@
-"""kplab.trace: the packet walk across the whole cluster.
+"""kplab.walk: the packet walk across the whole cluster, and the Trace it produces (kplab.walk.trace).
 
-    trace(cluster, "default/client", "default/webapp")   # or cluster.trace(...)
+    trace(cluster, "default/client", "default/webapp")   # notebooks use the front door: kplab.trace(...)
+
+(Named `walk`, not `trace`, so that the front door's function `kplab.trace` is never shadowed by a subpackage.)
 
 Hosts, links and routing tables come from the cluster (`Topology`); each node runs the rules
 kube-proxy (and the CNI) would write, through the netfilter engine (`Network`, `Session`).
 """
 from __future__ import annotations
 
-from kplab.trace.connection import Connection
-from kplab.trace.host import Host
-from kplab.trace.interface import Interface
-from kplab.trace.route import Nexthop, RouteEntry, RoutingTable
-from kplab.trace.topology import Topology
-from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
-from kplab.trace.walker import Network, Session, run_trace
+from kplab.walk.connection import Connection
+from kplab.walk.host import Host
+from kplab.walk.interface import Interface
+from kplab.walk.route import Nexthop, RouteEntry, RoutingTable
+from kplab.walk.topology import Topology
+from kplab.walk.trace import FlowDiff, Hop, Outcome, Step, Trace
+from kplab.walk.walker import Network, Session, run_trace
 
 __all__ = ["Connection", "FlowDiff", "Hop", "Host", "Interface", "Network", "Nexthop", "Outcome", "RouteEntry",
            "RoutingTable", "Session", "Step", "Topology", "Trace", "network", "run_trace", "trace"]
@@ -51,5 +53,5 @@ def network(cluster, refresh: bool = False, **options) -> Network:
 
 def trace(cluster, src: str, dst: str, port: int | None = None, protocol: str = "tcp", seed: int = 0,
           reply: bool = False, **options) -> Trace:
-    """Walk one packet from SRC to DST (see kplab.trace.address for the accepted forms)."""
+    """Walk one packet from SRC to DST (see kplab.walk.address for the accepted forms)."""
     return run_trace(network(cluster, **options), src, dst, port=port, protocol=protocol, seed=seed, reply=reply)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kplab.trace.interface import Interface
-from kplab.trace.route import RouteEntry, RoutingTable
+from kplab.walk.interface import Interface
+from kplab.walk.route import RouteEntry, RoutingTable
 
 HOST_KINDS = ("pod", "node", "router", "load-balancer", "outside")
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("kplab.netfilter", reason="no engine").__dict__.get("Stack") or pytest.skip("the netfilter engine (Stack) has not landed", allow_module_level=True)
 pytest.importorskip("kplab.kubeproxy", reason="no kube-proxy").__dict__.get("node_ruleset_text") or pytest.skip("kube-proxy's node_ruleset_text has not landed", allow_module_level=True)
 
-from kplab.trace import Connection, network, trace  # noqa: E402
+from kplab.walk import Connection, network, trace  # noqa: E402
 
 CLIENT, WEB_A, WEB_B = "default/client", "default/web-a", "default/web-b"
 OUTSIDE = "203.0.113.7"
@@ -268,7 +268,7 @@ def test_article_pod_to_cluster_ip_reply_from_cluster_ip():
     svc = cluster.services["default/frontend"]
     client = sorted(k for k, p in cluster.pods.items() if p.node_name == "minikube" and p.ip
                     and not p.host_network and k.startswith("default/"))[0]
-    t = cluster.trace(client, "default/frontend", reply=True)
+    t = trace(cluster, client, "default/frontend", reply=True)
     outcomes = t.outcomes()
     assert sorted(o.trace.packet_delivered.dst for o in outcomes) == ["10.244.120.102", "10.244.120.103"]
     assert all(o.probability == Fraction(1, 2) for o in outcomes)
@@ -307,10 +307,10 @@ def test_calico_policy_layer_drops_and_allows():
     c = load_cluster(DATA / "clusters" / "two-node.yaml", DATA / "policy")
     frontend = sorted(k for k in c.pods if k.startswith("default/frontend"))[0]
     backend = sorted(k for k in c.pods if k.startswith("default/backend"))[0]
-    denied = c.trace(frontend, "default/db", cni="calico")
+    denied = trace(c, frontend, "default/db", cni="calico")
     assert denied.verdict == "DROP" and "End of tier default" in denied.reason
     assert any(s.kind == "policy" and s.action == "DROP" for _, s in denied.steps())
-    allowed = c.trace(backend, "default/db", cni="calico")
+    allowed = trace(c, backend, "default/db", cni="calico")
     assert allowed.verdict == "ACCEPT" and allowed.delivered_to.startswith("default/db")
     assert any(s.kind == "policy" for _, s in allowed.steps())
 

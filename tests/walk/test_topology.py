@@ -1,7 +1,7 @@
 import pytest
 
 from kplab.errors import KplabError
-from kplab.trace.topology import LOAD_BALANCER, ROUTER, Topology
+from kplab.walk.topology import LOAD_BALANCER, ROUTER, Topology
 
 
 def test_bridge_topology_pods_nodes_router(cluster):
@@ -85,7 +85,7 @@ def test_bad_cni_is_a_kplab_error(cluster):
 
 
 def test_cni_and_overlay_come_from_cluster_settings(cluster):
-    from kplab.trace import Topology
+    from kplab.walk import Topology
     assert (cluster.settings.cni, cluster.settings.overlay) == ("bridge", None)
     cluster.settings.cni, cluster.settings.overlay = "calico", "ipip"
     topo = Topology.from_cluster(cluster)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from kplab.trace.host import Host
-from kplab.trace.topology import Topology
-from kplab.trace.trace import FlowDiff, Hop, Outcome, Step, Trace
+from kplab.walk.host import Host
+from kplab.walk.topology import Topology
+from kplab.walk.trace import FlowDiff, Hop, Outcome, Step, Trace
 
 MAX_HOPS = 32  # a packet looping between routers is dropped when its TTL runs out
 EMPTY_RULESET = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
@@ -421,7 +421,7 @@ def _as_trace(walked: Walked, packet, source: str, destination: str, dns: list[S
 def run_trace(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
               seed: int = 0, reply: bool = False) -> Trace:
     """One packet (and, with reply=True, its answer) from SRC to DST; outcomes enumerated on demand."""
-    from kplab.trace.address import resolve_destination, resolve_source
+    from kplab.walk.address import resolve_destination, resolve_source
 
     protocol = protocol.lower()
     cluster, topology = network.cluster, network.topology

@@ -3,7 +3,7 @@ import json
 from fractions import Fraction
 
 from kplab.netfilter.packet import Packet
-from kplab.trace.trace import FlowDiff, Hop, Step, Trace
+from kplab.walk.trace import FlowDiff, Hop, Step, Trace
 from kplab.views.walk import trace_frame, trace_page
 
 

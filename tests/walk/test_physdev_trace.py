@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kplab.cli import main
 from kplab.netfilter import parse_ruleset
-from kplab.trace import trace
+from kplab.walk import trace
 
 OUTSIDE, EXTERNAL_IP = "203.0.113.7", "198.51.100.50"
 PHYSDEV_RULE = "-m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j KUBE-SVC-"

@@ -1,8 +1,8 @@
 import pytest
 
 from kplab.errors import KplabError
-from kplab.trace.address import resolve_destination, resolve_source
-from kplab.trace.topology import Topology
+from kplab.walk.address import resolve_destination, resolve_source
+from kplab.walk.topology import Topology
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
-from kplab.trace.address import is_ipv4
-from kplab.trace.host import Host
-from kplab.trace.interface import Interface
-from kplab.trace.route import Nexthop, RouteEntry
+from kplab.walk.address import is_ipv4
+from kplab.walk.host import Host
+from kplab.walk.interface import Interface
+from kplab.walk.route import Nexthop, RouteEntry
 
 CNIS = ("bridge", "calico")
 OVERLAYS = (None, "vxlan", "ipip")
