@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test bench install install-test clean
+.PHONY: lab test bench site install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,9 @@ test: install-test
 bench: install-test
 	MPLBACKEND=Agg $(BIN)/python -m benchmarks
 
+# The course as a static site in site/ (every notebook executed; open site/index.html from disk, no network needed).
+site: install
+	$(BIN)/python -m kplab.views.site --notebooks notebooks --out site
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info site
