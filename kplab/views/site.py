@@ -120,7 +120,10 @@ def build_page(notebook: Path, out: Path, repo_root: Path, timeout: int = 120) -
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(notebook.parent)}}).execute()
     except CellExecutionError as e:
-        raise SiteError(f"{notebook}: a cell raised while building the site:\n{e}") from None
+        failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                  and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        where = f"cell {failed[0]}" if failed else "a cell"
+        raise SiteError(f"{notebook}: {where} raised {e.ename}: {e.evalue}") from None
     seconds = time.perf_counter() - start
     relative = notebook.resolve().relative_to(repo_root.resolve()).as_posix()
     resources = {"metadata": {"name": title or notebook.stem}, "kplab_title": title or notebook.stem,
