@@ -1,0 +1,372 @@
+"""Lab: one cluster's data plane in real network namespaces, with kplab's rules loaded and servers listening.
+
+    with Lab(cluster) as lab:                     # build; torn down on exit, even on an exception or Ctrl-C
+        seen = lab.connect("default/client-abc", "10.96.1.1", 80)      # an Observation
+        kernel = lab.trace("default/client-abc", "svc/webapp")         # the kernel's walk as a kplab Trace
+
+The topology is the simulator's own (`kplab.trace.network(cluster).topology`), so hosts, interfaces,
+addresses and routes are the ones `kplab trace` walks; each node gets the very rule text the simulator runs
+(kube-proxy's, the CNI's masquerade rules and, with policies under Calico-style rules, Calico's chains and
+IP sets), loaded with iptables-restore and ipset restore inside the node's namespace. Needs Linux, root,
+iproute2, iptables (nf_tables flavour, for the trace) and ipset; `Lab.check()` says what is missing.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import secrets
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kplab.lab import namespace as ns
+from kplab.lab.connection import TIMEOUT, TRACE_TOS, Observation, connect
+from kplab.lab.namespace import LabError
+from kplab.lab.plumbing import UNDERLAY, plan
+from kplab.lab.server import Servers
+
+OUTSIDE_CLIENT = "203.0.113.10"  # TEST-NET-3: the client beyond the router
+TRACE_RULES = (  # raw table: trace the lab clients' packets (TOS set by connection.connect), first packet only
+    "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+    f"-A PREROUTING -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
+    f"-A PREROUTING -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
+    f"-A OUTPUT -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
+    f"-A OUTPUT -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
+    "COMMIT\n")
+TOOLS = ("ip", "nsenter", "iptables-restore", "ipset")
+
+
+def check() -> list[str]:
+    """Why the lab cannot run here (empty when it can): Linux, root, the tools, nf_tables iptables."""
+    problems = []
+    if platform.system() != "Linux":
+        problems.append(f"the lab needs Linux network namespaces (this is {platform.system()})")
+        return problems
+    if os.geteuid() != 0:
+        problems.append("the lab needs root (network namespaces, iptables): run it with sudo")
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        problems.append(f"missing tools: {', '.join(missing)} (install iproute2, util-linux, iptables, ipset)")
+    if not os.path.exists("/proc/self/ns/net"):
+        problems.append("this kernel has no network namespaces (/proc/self/ns/net is missing)")
+    restore = shutil.which("iptables-restore")
+    if restore and "nft" not in os.path.basename(os.path.realpath(restore)) and \
+            "xtables-nft" not in os.path.realpath(restore):
+        problems.append("iptables is the legacy flavour: the lab reads the kernel's trace from nf_tables "
+                        "(update-alternatives --set iptables /usr/sbin/iptables-nft)")
+    return problems
+
+
+@dataclass
+class Built:
+    """Timings of the last build/teardown (seconds), for the benchmark."""
+
+    namespaces: float = 0.0
+    links: float = 0.0
+    rules: float = 0.0
+    servers: float = 0.0
+    teardown: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Lab:
+    """A cluster built in network namespaces named `kpl-<pid>-<tag>-<host>` (see kplab.lab.namespace)."""
+
+    def __init__(self, cluster, *, clients: tuple[str, ...] = (OUTSIDE_CLIENT,), tag: str | None = None,
+                 network=None, **options):
+        from kplab.trace import network as simulator_network
+        self.cluster = cluster
+        self.network = network if network is not None else simulator_network(cluster, **options)
+        self.topology = self.network.topology
+        self.clients = tuple(clients)
+        for ip in self.clients:
+            self.topology.outside_host(ip)
+        self.tag = tag or secrets.token_hex(3)
+        self.prefix = ns.run_prefix(self.tag)
+        self.plan = plan(self.topology, self.prefix)
+        self.names = sorted(set(self.plan.namespaces.values()))
+        self.inodes: set[int] = set()
+        self.servers: Servers | None = None
+        self.listener = None
+        self.positions: dict[str, dict[int, tuple[str, str, int]]] = {}
+        self.ifnames: dict[str, dict[int, str]] = {}
+        self.nsids: dict[int, str] = {}  # namespace id in the underlay -> host name
+        self.built = Built()
+        self.up = False
+        self._lock = threading.Lock()
+
+    # ---- life cycle --------------------------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, serve: bool = True) -> "Lab":
+        """Build everything (namespaces, links, addresses, routes, sysctls, rules, servers, the trace listener).
+        On any failure, whatever was built is torn down before the error is raised."""
+        problems = check()
+        if problems:
+            raise LabError("; ".join(problems))
+        ns.sweep_stale()
+        _register(self)
+        try:
+            self._build()
+            self._load_rules()
+            if serve:
+                self._serve()
+            self._listen()
+        except BaseException:
+            self.stop()
+            raise
+        self.up = True
+        return self
+
+    def _build(self) -> None:
+        t0 = time.perf_counter()
+        ns.create(self.names)
+        self.inodes = {ns.inode(n) for n in self.names}
+        t1 = time.perf_counter()
+        ul = self.plan.namespace(UNDERLAY)
+        # defaults first (rp_filter for interfaces yet to come), then links, then addresses/routes
+        _sysctls({n: {k: v for k, v in s.items() if not _per_interface(k)} for n, s in self.plan.sysctls.items()})
+        ordered = [ul] + [n for n in self.names if n != ul]
+        for name in ordered:
+            lines = self.plan.links.get(name, [])
+            bridges = [line for line in lines if line.endswith("type bridge")]
+            ns.batch(bridges + [line for line in lines if line not in bridges], name)
+        for name in self.names:
+            ns.batch(self.plan.setup.get(name, []), name)
+        _sysctls(self.plan.sysctls)
+        # every lab namespace gets an id in the underlay, so one trace socket there hears them all
+        ns.batch([f"netns set {name} auto" for host, name in self.plan.namespaces.items() if host != UNDERLAY],
+                 ul, force=True)  # veths across namespaces already gave some of them an id
+        hosts = {name: host for host, name in self.plan.namespaces.items()}
+        self.nsids = {i: hosts[name] for i, name in ns.peer_ids(ul).items() if name in hosts}
+        missing = set(hosts) - {ul} - {self.plan.namespace(h) for h in self.nsids.values()}
+        if missing:
+            raise LabError(f"no namespace id in {ul} for {', '.join(sorted(missing))}")
+        t2 = time.perf_counter()
+        self.built.namespaces, self.built.links = t1 - t0, t2 - t1
+        self.built.counts = {"namespaces": len(self.names),
+                             "nodes": sum(1 for h in self.topology.hosts.values() if h.kind == "node"),
+                             "pods": sum(1 for h in self.topology.hosts.values() if h.kind == "pod")}
+
+    def rules_text(self, host: str) -> str:
+        """The iptables-restore payload a node's namespace gets: the simulator's rules plus the raw TRACE rules."""
+        text = self.network.rules(host)
+        if "*raw" in text:
+            raise LabError(f"{host}: the rules already have a raw table; the lab's TRACE rules would replace it")
+        return text + TRACE_RULES
+
+    def ipsets_text(self, host: str) -> str:
+        """`ipset restore` text for the IP sets the node's rules reference (Calico-style policy)."""
+        if not self.network.policy:
+            return ""
+        from kplab.cni.calico import calico_ipsets_text
+        from kplab.netfilter import parse_ipsets
+        sets = parse_ipsets(calico_ipsets_text(self.cluster), "calico ipsets").sets
+        lines = []
+        for s in sets.values():
+            lines.append(f"create {s.name} {s.type} family {s.family}")
+            lines += [f"add {s.name} {m}" for m in s.members]
+        return "\n".join(lines) + "\n"
+
+    def _load_rules(self) -> None:
+        t0 = time.perf_counter()
+        for name, host in self.topology.hosts.items():
+            where = self.plan.namespace(name)
+            if host.kind == "node":
+                sets = self.ipsets_text(name)
+                if sets.strip():
+                    ns.run(["ipset", "restore"], input=sets, namespace=where)
+                ns.run(["iptables-restore"], input=self.rules_text(name), namespace=where)
+            else:
+                ns.run(["iptables-restore"], input=TRACE_RULES, namespace=where)
+        self.built.rules = time.perf_counter() - t0
+        self.positions, self.ifnames = _per_namespace(self.plan.namespaces)
+
+    def _serve(self) -> None:
+        t0 = time.perf_counter()
+        self.servers = Servers()
+        for host, ports in listeners(self.cluster, self.topology).items():
+            for protocol, port in ports:
+                self.servers.listen(self.plan.namespace(host), host, port, protocol)
+        self.servers.start()
+        self.built.servers = time.perf_counter() - t0
+
+    def _listen(self) -> None:
+        from kplab.lab.nftrace import Listener
+        with ns.inside(self.plan.namespace(UNDERLAY)):
+            self.listener = Listener()
+
+    def stop(self) -> None:
+        """Tear everything down (servers, trace socket, namespaces); safe to call twice and from any error path."""
+        with self._lock:
+            t0 = time.perf_counter()
+            if self.servers is not None:
+                self.servers.stop()
+                self.servers = None
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+            left = ns.delete(self.names)
+            self.up = False
+            _unregister(self)
+            self.built.teardown = time.perf_counter() - t0
+        if left:
+            raise LabError(f"could not delete namespaces: {', '.join(left)}")
+
+    def leaks(self) -> list[str]:
+        """What this lab left behind after `stop()` (see namespace.leaks)."""
+        return ns.leaks(self.prefix, self.inodes)
+
+    # ---- using it ----------------------------------------------------------------------------
+    def namespace(self, host: str) -> str:
+        return self.plan.namespace(host)
+
+    def host_of(self, ip: str) -> str:
+        """The lab host that owns an address (a pod, a node, an outside client)."""
+        if ip in self.topology.hosts:
+            return ip
+        host = self.topology.host_of_ip(ip)
+        if host is None:
+            raise LabError(f"no lab host owns {ip}")
+        return host
+
+    def connect(self, src_host: str, dst: str, port: int, protocol: str = "tcp",
+                timeout: float = TIMEOUT) -> Observation:
+        """One real connection from a lab host (pod key, node name, outside client IP) to dst:port."""
+        if not self.up:
+            raise LabError("the lab is not up")
+        return connect(self.plan.namespace(src_host), dst, port, protocol, timeout)
+
+    def traced(self, src_host: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT):
+        """One real connection and the kernel's nftrace events of its first packet: (Observation, events)."""
+        self.listener.drain()  # anything left over belongs to an earlier connection
+        seen = self.connect(src_host, dst, port, protocol, timeout)
+        events = self.listener.drain()
+        if self.listener.lost:
+            self.listener.lost = False
+            raise LabError("the kernel dropped trace events (netlink buffer full): try again")
+        return seen, events
+
+    def forget_affinity(self) -> None:
+        """Clear every node's `-m recent` lists (kube-proxy's ClientIP session affinity), so the next connection
+        chooses its endpoint afresh, as the simulator's fresh walk does."""
+        def work():
+            for host, name in self.plan.namespaces.items():
+                if host == UNDERLAY or self.topology.hosts[host].kind != "node":
+                    continue
+                with ns.inside(name):
+                    folder = "/proc/thread-self/net/xt_recent"
+                    try:
+                        entries = os.listdir(folder)
+                    except OSError:
+                        continue
+                    for entry in entries:
+                        with open(os.path.join(folder, entry), "w") as fh:
+                            fh.write("/\n")
+        _in_thread(work)
+
+
+def listeners(cluster, topology) -> dict[str, list[tuple[str, int]]]:
+    """Which (protocol, port) each host listens on: a pod on its containers' declared ports (Kubernetes does not
+    enforce containerPort; the lab's servers take it as what the container listens on); a node on the ports of
+    its hostNetwork pods."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for pod in sorted(cluster.pods.values(), key=lambda p: p.key):
+        host = pod.node_name if pod.host_network else pod.key
+        if host not in topology.hosts:
+            continue
+        for cp in pod.ports:
+            proto = cp.protocol.lower()
+            if proto in ("tcp", "udp") and (proto, cp.port) not in out.setdefault(host, []):
+                out[host].append((proto, cp.port))
+    return out
+
+
+def _in_thread(work) -> None:
+    """Run `work` on a fresh thread (it switches namespaces; the caller's thread never does), re-raising errors."""
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - handed back to the caller
+            errors.append(e)
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
+def _per_interface(key: str) -> bool:
+    parts = key.split(".")
+    return len(parts) >= 4 and parts[2] in ("conf", "neigh") and parts[3] not in ("all", "default")
+
+
+def _sysctls(settings: dict[str, dict[str, str]]) -> None:
+    def work():
+        problems = []
+        for name, values in settings.items():
+            with ns.inside(name):
+                for key, value in values.items():
+                    try:
+                        with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
+                            fh.write(f"{value}\n")
+                    except OSError as e:
+                        problems.append(f"sysctl {key}={value} in {name}: {e.strerror}")
+        if problems:
+            raise LabError("; ".join(problems))
+    _in_thread(work)
+
+
+def _per_namespace(namespaces: dict[str, str]):
+    """Per host: nf_tables rule handle -> position, and ifindex -> interface name."""
+    from kplab.lab.nftrace import rule_positions
+    positions: dict[str, dict] = {}
+    ifnames: dict[str, dict[int, str]] = {}
+
+    def work():
+        import socket
+        for host, name in namespaces.items():
+            with ns.inside(name):
+                positions[host] = rule_positions()
+                ifnames[host] = dict(socket.if_nameindex())
+    _in_thread(work)
+    return positions, ifnames
+
+
+# ---- teardown on exit or signal: labs still up when the interpreter leaves are torn down -------------------
+_LIVE: dict[int, Lab] = {}
+
+
+def _register(lab: Lab) -> None:
+    _LIVE[id(lab)] = lab
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)  # a `kill` tears the lab down like Ctrl-C does
+
+
+def _unregister(lab: Lab) -> None:
+    _LIVE.pop(id(lab), None)
+
+
+@atexit.register
+def _teardown_all() -> None:
+    for lab in list(_LIVE.values()):
+        try:
+            lab.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised by the leak test's subprocess
+    _teardown_all()
+    raise SystemExit(128 + signum)
+

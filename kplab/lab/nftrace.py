@@ -1,0 +1,206 @@
+"""nftrace: the kernel's own trace of a packet, read from netlink (no monitor process, no text parsing).
+
+iptables-nft turns `-j TRACE` into `meta nftrace set 1`; from then on nf_tables reports every rule the packet
+matches, every fall off the end of a user chain and every base-chain policy as an NFT_MSG_TRACE message on
+the NFNLGRP_NFTRACE multicast group (net/netfilter/nf_tables_trace.c). One socket listens to *all* lab
+namespaces at once: it lives in the lab's underlay namespace, each lab namespace gets a namespace id there,
+and NETLINK_LISTEN_ALL_NSID delivers every namespace's events with its id attached — in the order the kernel
+emitted them, so one packet's walk across namespaces reads in order.
+
+A rule is reported by its handle; `rule_positions` dumps a namespace's rules (NFT_MSG_GETRULE) to turn a
+handle into the rule's number in its chain, which is its number in `iptables -S CHAIN`.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+from dataclasses import dataclass
+
+NETLINK_NETFILTER = 12
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_LISTEN_ALL_NSID = 8
+NFNLGRP_NFTRACE = 9
+NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_GETRULE = 7
+NFT_MSG_TRACE = 17
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NFPROTO_IPV4 = 2
+# enum nft_trace_attributes
+TRACE_TABLE, TRACE_CHAIN, TRACE_RULE_HANDLE, TRACE_TYPE, TRACE_VERDICT, TRACE_ID = 1, 2, 3, 4, 5, 6
+TRACE_NETWORK_HEADER, TRACE_TRANSPORT_HEADER, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_POLICY = 8, 9, 10, 12, 14, 16
+TRACE_TYPES = {1: "policy", 2: "return", 3: "rule"}
+# enum nft_rule_attributes
+RULE_TABLE, RULE_CHAIN, RULE_HANDLE = 1, 2, 3
+# verdict codes (NF_* and NFT_*, as signed 32-bit)
+VERDICTS = {0: "drop", 1: "accept", 2: "stolen", 3: "queue", 4: "repeat", -1: "continue", -2: "break",
+            -3: "jump", -4: "goto", -5: "return"}
+TCP_FLAGS = ((0x02, "SYN"), (0x10, "ACK"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x20, "URG"))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One nftrace event: where (namespace id, table, chain, rule handle or the end of the chain), what the
+    rule decided, and the packet as it was at that moment (addresses, ports, flags, interfaces, mark)."""
+
+    nsid: int
+    table: str
+    chain: str
+    type: str  # "rule", "return" (fell off a user chain's end) or "policy" (a base chain's policy)
+    handle: int | None
+    verdict: str  # accept, drop, continue, jump, goto, return
+    target: str | None  # the chain of a jump/goto
+    src: str | None = None
+    dst: str | None = None
+    protocol: str | None = None
+    sport: int | None = None
+    dport: int | None = None
+    tcp_flags: str = ""
+    iif: int | None = None
+    oif: int | None = None
+    mark: int = 0
+    trace_id: int = 0
+
+
+def _attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        if length < 4:
+            break
+        out[kind & 0x3FFF] = data[offset + 4: offset + length]
+        offset += (length + 3) & ~3
+    return out
+
+
+def _string(value: bytes) -> str:
+    return value.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _packet_fields(network: bytes | None, transport: bytes | None) -> dict:
+    fields: dict = {}
+    if network and len(network) >= 20 and network[0] >> 4 == 4:
+        proto = network[9]
+        fields["src"] = str(ipaddress.IPv4Address(network[12:16]))
+        fields["dst"] = str(ipaddress.IPv4Address(network[16:20]))
+        fields["protocol"] = {6: "tcp", 17: "udp", 1: "icmp", 132: "sctp"}.get(proto, str(proto))
+        if transport and len(transport) >= 4 and proto in (6, 17, 132):
+            fields["sport"], fields["dport"] = struct.unpack_from("!HH", transport, 0)
+            if proto == 6 and len(transport) >= 14:
+                flags = transport[13]
+                fields["tcp_flags"] = ",".join(name for bit, name in TCP_FLAGS if flags & bit)
+    return fields
+
+
+def parse_trace(payload: bytes, nsid: int) -> Event | None:
+    """An Event from one NFT_MSG_TRACE message body (after the nfgenmsg header), or None if not IPv4."""
+    a = _attrs(payload)
+    if TRACE_TABLE not in a or TRACE_CHAIN not in a:
+        return None
+    verdict, target = "continue", None
+    if TRACE_VERDICT in a:
+        v = _attrs(a[TRACE_VERDICT])
+        if 1 in v:
+            verdict = VERDICTS.get(struct.unpack("!i", v[1][:4])[0], "unknown")
+        if 2 in v:
+            target = _string(v[2])
+    if TRACE_POLICY in a:
+        verdict = VERDICTS.get(struct.unpack("!i", a[TRACE_POLICY][:4])[0], "unknown")
+    handle = struct.unpack("!Q", a[TRACE_RULE_HANDLE][:8])[0] if TRACE_RULE_HANDLE in a else None
+    kind = TRACE_TYPES.get(struct.unpack("!I", a[TRACE_TYPE][:4])[0], "unknown") if TRACE_TYPE in a else "unknown"
+    u32 = lambda key: struct.unpack("!I", a[key][:4])[0] if key in a else None  # noqa: E731
+    return Event(nsid=nsid, table=_string(a[TRACE_TABLE]), chain=_string(a[TRACE_CHAIN]), type=kind, handle=handle,
+                 verdict=verdict, target=target, iif=u32(TRACE_IIF), oif=u32(TRACE_OIF), mark=u32(TRACE_MARK) or 0,
+                 trace_id=u32(TRACE_ID) or 0,
+                 **_packet_fields(a.get(TRACE_NETWORK_HEADER), a.get(TRACE_TRANSPORT_HEADER)))
+
+
+def _messages(data: bytes):
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind, flags, seq, pid = struct.unpack_from("=IHHII", data, offset)
+        if length < 16:
+            break
+        yield kind, data[offset + 16: offset + length]
+        offset += (length + 3) & ~3
+
+
+class Listener:
+    """A netlink socket subscribed to nftrace events of every namespace that has an id where it was made.
+
+    Make it inside the namespace that holds the ids (the caller switches there); `drain()` returns every
+    event queued so far, in the kernel's order, without blocking."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for bursts of events
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((0, 0))
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTRACE)
+        self.sock.setblocking(False)
+        self.lost = False
+
+    def drain(self) -> list[Event]:
+        events: list[Event] = []
+        while True:
+            try:
+                data, ancillary, _flags, _addr = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(4))
+            except BlockingIOError:
+                return events
+            except OSError as e:
+                if e.errno == 105:  # ENOBUFS: the kernel dropped events; the caller must not trust this trace
+                    self.lost = True
+                    continue
+                raise
+            nsid = -1
+            for level, kind, value in ancillary:
+                if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID and len(value) >= 4:
+                    nsid = struct.unpack("=i", value[:4])[0]
+            for msg_type, body in _messages(data):
+                if msg_type != (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_TRACE) or len(body) < 4:
+                    continue
+                if body[0] != NFPROTO_IPV4:
+                    continue
+                event = parse_trace(body[4:], nsid)
+                if event is not None:
+                    events.append(event)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def rule_positions() -> dict[int, tuple[str, str, int]]:
+    """handle -> (table, chain, number in chain) for every IPv4 nf_tables rule of the calling thread's
+    namespace (an NFT_MSG_GETRULE dump; rules come in chain order)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    try:
+        sock.bind((0, 0))
+        header = struct.pack("=IHHII", 16 + 4, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETRULE,
+                             NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+        sock.send(header + struct.pack("=BBH", NFPROTO_IPV4, 0, 0))
+        positions: dict[int, tuple[str, str, int]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        while True:
+            data = sock.recv(1 << 20)
+            for msg_type, body in _messages(data):
+                if msg_type == NLMSG_DONE:
+                    return positions
+                if msg_type == NLMSG_ERROR:
+                    code = struct.unpack_from("=i", body, 0)[0]
+                    if code:
+                        raise OSError(-code, os.strerror(-code))
+                    continue
+                a = _attrs(body[4:])
+                if RULE_HANDLE not in a:
+                    continue
+                table, chain = _string(a[RULE_TABLE]), _string(a[RULE_CHAIN])
+                counts[(table, chain)] = counts.get((table, chain), 0) + 1
+                positions[struct.unpack("!Q", a[RULE_HANDLE][:8])[0]] = (table, chain, counts[(table, chain)])
+    finally:
+        sock.close()

@@ -1,0 +1,143 @@
+"""Plumbing: the simulator's Topology rebuilt from network namespaces, veths, bridges and routes.
+
+One namespace per host of `kplab.trace.Topology` (nodes, pods, the router, the load balancer, outside
+clients) plus an underlay namespace holding the bridge that is the node LAN. Interface names, addresses and
+routes are the topology's own, so a kernel trace names the same devices a simulated one does:
+
+    node   eth0 (a veth whose other end is a port of the underlay bridge), cni0 bridge with one veth per pod
+           (hairpin on, as the bridge CNI sets it) or Calico-style cali* veths with proxy ARP and /32 routes
+    pod    eth0 (the other end of its node's veth) with the topology's routes
+    router eth0 on the LAN and a bridge `wan` (proxy ARP) whose ports lead to the outside clients
+    load balancer  eth0 on the LAN and multipath routes (hashing on ports, so each connection picks a node)
+
+Nothing is created in the host namespace: every veth is made inside one lab namespace with its peer sent
+straight into another (`ip link add ... peer name eth0 netns NS`).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from kplab.lab.namespace import LabError
+
+UNDERLAY = "underlay"
+
+
+@dataclass
+class Plan:
+    """What to run to build the lab: namespace names and, per namespace, `ip -batch` lines and sysctls."""
+
+    namespaces: dict[str, str] = field(default_factory=dict)  # host name (or "underlay") -> namespace name
+    links: dict[str, list[str]] = field(default_factory=dict)  # namespace -> lines creating links (first pass)
+    setup: dict[str, list[str]] = field(default_factory=dict)  # namespace -> addresses, up, routes (second pass)
+    sysctls: dict[str, dict[str, str]] = field(default_factory=dict)  # namespace -> key -> value
+
+    def namespace(self, host: str) -> str:
+        return self.namespaces[host]
+
+
+def namespace_name(prefix: str, host: str) -> str:
+    """A readable, file-safe namespace name for a host: `<prefix><host>` with '/' turned into '.'."""
+    safe = "".join(c if c.isalnum() or c in "-._" else "." for c in host)
+    return f"{prefix}{safe}"
+
+
+def _short(name: str, size: int = 15) -> str:
+    return name if len(name) <= size else name[:6] + hashlib.sha1(name.encode()).hexdigest()[: size - 6]
+
+
+def plan(topology, prefix: str) -> Plan:
+    """The commands that build `topology` in namespaces named `prefix...` (raises LabError for what the lab
+    cannot build: overlays)."""
+    if topology.overlay:
+        raise LabError(f"the lab builds bridge or Calico-style routed pod networks, not the {topology.overlay} "
+                       "overlay: use overlay none")
+    p = Plan()
+    p.namespaces[UNDERLAY] = namespace_name(prefix, UNDERLAY)
+    for name in topology.hosts:
+        p.namespaces[name] = namespace_name(prefix, name)
+    ul = p.namespaces[UNDERLAY]
+    p.links[ul] = ["link add br0 type bridge", "link set br0 up"]
+    p.setup[ul] = ["link set lo up"]
+    p.sysctls[ul] = {"net.bridge.bridge-nf-call-iptables": "0"}
+    port = 0
+    for name, host in topology.hosts.items():
+        ns = p.namespaces[name]
+        p.setup.setdefault(ns, [])
+        p.links.setdefault(ns, [])
+        sysctl = p.sysctls.setdefault(ns, {})
+        sysctl.update({"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0",
+                       "net.ipv4.ip_forward": "1" if host.ip_forward else "0"})
+        if host.kind == "node":
+            sysctl["net.bridge.bridge-nf-call-iptables"] = "1"  # br_netfilter: bridged pod traffic sees iptables
+            sysctl["net.ipv4.conf.all.route_localnet"] = "1"  # kube-proxy sets it for localhost NodePorts
+        if host.kind == "load-balancer":
+            sysctl["net.ipv4.fib_multipath_hash_policy"] = "1"  # spread connections (ports) over the next hops
+        for iface in host.interfaces.values():
+            if iface.kind == "ethernet" and iface.peer is None:  # on the node LAN
+                ul_port = f"u{port}"
+                port += 1
+                p.links[ul] += [f"link add {ul_port} type veth peer name {iface.name} netns {ns}",
+                                f"link set {ul_port} master br0", f"link set {ul_port} up"]
+            elif iface.kind == "bridge":
+                p.links[ns] += [f"link add {iface.name} type bridge"]
+            elif iface.kind == "wan":
+                p.links[ns] += [f"link add {iface.name} type bridge"]
+                sysctl[f"net.ipv4.conf.{iface.name}.proxy_arp"] = "1"
+                sysctl[f"net.ipv4.neigh.{iface.name}.proxy_delay"] = "0"  # answer at once, not within 0.8 s
+                sysctl["net.bridge.bridge-nf-call-iptables"] = "0"
+            elif iface.kind in ("bridge-port", "cali"):
+                peer_host, peer_iface = iface.peer
+                p.links[ns] += [f"link add {iface.name} type veth peer name {peer_iface} netns "
+                                f"{p.namespaces[peer_host]}"]
+                if iface.kind == "bridge-port":
+                    p.links[ns] += [f"link set {iface.name} master {iface.master}",
+                                    f"link set dev {iface.name} type bridge_slave hairpin on"]
+                else:
+                    sysctl[f"net.ipv4.conf.{iface.name}.proxy_arp"] = "1"  # answers for 169.254.1.1
+                    sysctl[f"net.ipv4.neigh.{iface.name}.proxy_delay"] = "0"  # as Calico sets it
+            elif iface.kind == "ethernet" and iface.peer is not None:  # an outside client behind the router
+                peer_host, peer_iface = iface.peer
+                router_ns = p.namespaces[peer_host]
+                router_port = _short(f"w{name}")
+                p.links.setdefault(router_ns, []).extend([
+                    f"link add {router_port} type veth peer name {iface.name} netns {ns}",
+                    f"link set {router_port} master {peer_iface}", f"link set {router_port} up"])
+            elif iface.kind == "veth":
+                pass  # made by the other end
+            else:
+                raise LabError(f"{name}: the lab cannot build a {iface.kind} interface ({iface.name})")
+        lines = p.setup[ns]
+        lines.append("link set lo up")
+        for iface in host.interfaces.values():
+            for address in iface.addresses:
+                lines.append(f"addr add {address} dev {iface.name}")
+        for iface in host.interfaces.values():
+            lines.append(f"link set {iface.name} up")
+        for route in host.routes.routes:
+            if route.proto == "kernel" or route.kind == "local":
+                continue  # connected routes come with the addresses
+            lines.append(route_command(route))
+    return p
+
+
+def route_command(route) -> str:
+    """`ip route add` for one topology route (blackhole/unreachable, multipath, onlink)."""
+    if route.kind in ("blackhole", "unreachable", "prohibit"):
+        return f"route add {route.kind} {route.dest}"
+    parts = ["route add", route.dest]
+    if route.nexthops:
+        for nh in route.nexthops:
+            parts.append(f"nexthop via {nh.via} dev {nh.dev} weight {nh.weight}")
+        return " ".join(parts)
+    if route.via:
+        parts.append(f"via {route.via}")
+    if route.dev:
+        parts.append(f"dev {route.dev}")
+    if route.scope and not route.via:
+        parts.append(f"scope {route.scope}")
+    if route.src:
+        parts.append(f"src {route.src}")
+    if route.onlink:
+        parts.append("onlink")
+    return " ".join(parts)
