@@ -4,7 +4,7 @@
         seen = lab.connect("default/client-abc", "10.96.1.1", 80)      # an Observation
         kernel = lab.trace("default/client-abc", "svc/webapp")         # the kernel's walk as a kplab Trace
 
-The topology is the simulator's own (`kplab.trace.network(cluster).topology`), so hosts, interfaces,
+The topology is the simulator's own (`kplab.walk.network(cluster).topology`), so hosts, interfaces,
 addresses and routes are the ones `kplab trace` walks; each node gets the very rule text the simulator runs
 (kube-proxy's, the CNI's masquerade rules and, with policies under Calico-style rules, Calico's chains and
 IP sets), loaded with iptables-restore and ipset restore inside the node's namespace. Needs Linux, root,
@@ -77,7 +77,7 @@ class Lab:
 
     def __init__(self, cluster, *, clients: tuple[str, ...] = (OUTSIDE_CLIENT,), tag: str | None = None,
                  network=None, **options):
-        from kplab.trace import network as simulator_network
+        from kplab.walk import network as simulator_network
         self.cluster = cluster
         self.network = network if network is not None else simulator_network(cluster, **options)
         self.topology = self.network.topology

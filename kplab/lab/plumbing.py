@@ -1,6 +1,6 @@
 """Plumbing: the simulator's Topology rebuilt from network namespaces, veths, bridges and routes.
 
-One namespace per host of `kplab.trace.Topology` (nodes, pods, the router, the load balancer, outside
+One namespace per host of `kplab.walk.Topology` (nodes, pods, the router, the load balancer, outside
 clients) plus an underlay namespace holding the bridge that is the node LAN. Interface names, addresses and
 routes are the topology's own, so a kernel trace names the same devices a simulated one does:
 
