@@ -20,6 +20,9 @@ class Chooser(Protocol):
     def choose(self, probability: Probability, rule: Any = None) -> bool:
         """True when the statistic match hits."""
 
+    def assume(self, rule: Any, depends_on: str) -> bool:
+        """True when a state-dependent match is taken to match (see dependency.py)."""
+
 
 class SeededChooser:
     def __init__(self, seed: int = 0):
@@ -28,6 +31,9 @@ class SeededChooser:
 
     def choose(self, probability: Probability, rule: Any = None) -> bool:
         return probability.hits(self._random.getrandbits(32))
+
+    def assume(self, rule: Any, depends_on: str) -> bool:
+        return True  # one walk: the matching branch (the walk records the assumption)
 
 
 class _ScriptedChooser:
@@ -51,10 +57,19 @@ class _ScriptedChooser:
         self.weight *= p if hit else 1 - p
         return hit
 
+    def assume(self, rule: Any, depends_on: str) -> bool:
+        """Both branches are explored; the weight is unchanged, because kplab knows no probability for state it
+        does not have: each branch's outcomes are conditional on its recorded assumptions."""
+        k = len(self.decisions)
+        hit = self.prefix[k] if k < len(self.prefix) else True
+        self.decisions.append(hit)
+        return hit
+
 
 def enumerate_outcomes(run: Callable[[Chooser], T], exact_kernel: bool = False,
                        limit: int = 100_000) -> list[tuple[Fraction, T]]:
-    """Every distinct outcome of `run` with its exact probability; the probabilities sum to 1.
+    """Every distinct outcome of `run` with its exact probability; the probabilities sum to 1 (for each set of
+    assumptions, when the walk reached state-dependent rules: see dependency.py).
 
     By default a rule's probability is the fraction its author meant (kube-proxy's `0.33333333349` is 1/3, see
     probability.py); `exact_kernel=True` uses the kernel's 31-bit fixed-point value instead.

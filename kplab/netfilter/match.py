@@ -55,6 +55,91 @@ MATCH_SPECS: dict[str, tuple[OptionSpec, ...]] = {
     "physdev": _specs(S("--physdev-is-in", "flag"), S("--physdev-in", "iface"), S("--physdev-is-out", "flag"),
                       S("--physdev-out", "iface"), S("--physdev-is-bridged", "flag")),
 }
+
+
+def _words(*names: str, flags: tuple[str, ...] = ()) -> tuple[OptionSpec, ...]:
+    """Options of an extension kplab reads and prints but evaluates from few of them: each value kept as written."""
+    return tuple(S(n, "words") for n in names) + tuple(S(f, "flag") for f in flags)
+
+
+# The rest of the match extensions iptables (1.8) ships, with every option iptables-save prints for them; what a
+# walk can decide is decided (see _COMPILERS), the rest is a Dependency (dependency.py).
+MATCH_SPECS.update({
+    "pkttype": _specs(S("--pkt-type", "choice:unicast|broadcast|multicast|host|otherhost"),),
+    "length": _specs(S("--length", "port"),),
+    "ttl": _specs(S("--ttl-eq", "int"), S("--ttl-lt", "int"), S("--ttl-gt", "int")),
+    "owner": _specs(S("--uid-owner", "str"), S("--gid-owner", "str"), S("--suppl-groups", "flag"),
+                    S("--socket-exists", "flag")),
+    "policy": _words("--dir", "--pol", "--reqid", "--spi", "--proto", "--mode", "--tunnel-src", "--tunnel-dst",
+                     flags=("--strict", "--next")),
+    "helper": _specs(S("--helper", "str"),),
+    "tos": _specs(S("--tos", "str"),),
+    "dscp": _specs(S("--dscp", "words"), S("--dscp-class", "str")),
+    "ecn": _words("--ecn-ip-ect", flags=("--ecn-tcp-cwr", "--ecn-tcp-ece")),
+    "rpfilter": _words(flags=("--loose", "--validmark", "--accept-local", "--invert")),
+    "esp": _words("--espspi"),
+    "ah": _words("--ahspi", "--ahlen", flags=("--ahres",)),
+    "ipcomp": _words("--ipcompspi", flags=("--compres",)),
+    "dccp": _words("--sport", "--dport", "--dccp-types", "--dccp-option"),
+    "limit": _words("--limit", "--limit-burst"),
+    "hashlimit": _words("--hashlimit-upto", "--hashlimit-above", "--hashlimit-burst", "--hashlimit-mode",
+                        "--hashlimit-srcmask", "--hashlimit-dstmask", "--hashlimit-name", "--hashlimit-htable-size",
+                        "--hashlimit-htable-max", "--hashlimit-htable-expire", "--hashlimit-htable-gcinterval",
+                        "--hashlimit-rate-interval", "--hashlimit",
+                        flags=("--hashlimit-rate-match",)),
+    "connlimit": _words("--connlimit-upto", "--connlimit-above", "--connlimit-mask",
+                        flags=("--connlimit-saddr", "--connlimit-daddr")),
+    "connbytes": _words("--connbytes", "--connbytes-mode", "--connbytes-dir"),
+    "connlabel": _words("--label", flags=("--set",)),
+    "socket": _words(flags=("--transparent", "--nowildcard", "--restore-skmark")),
+    "string": _words("--string", "--hex-string", "--algo", "--from", "--to", flags=("--icase",)),
+    "u32": _words("--u32"),
+    "bpf": _words("--bytecode", "--object-pinned"),
+    "cgroup": _words("--path", "--cgroup"),
+    "ipvs": _words("--vproto", "--vaddr", "--vport", "--vdir", "--vmethod", "--vportctl", flags=("--ipvs",)),
+    "mac": _words("--mac-source"),
+    "tcpmss": _words("--mss"),
+    "time": _words("--timestart", "--timestop", "--monthdays", "--weekdays", "--datestart", "--datestop",
+                   flags=("--contiguous", "--kerneltz", "--utc", "--localtz")),
+    "quota": _words("--quota"),
+    "rateest": _words("--rateest", "--rateest1", "--rateest2", "--rateest-bps", "--rateest-pps", "--rateest-bps1",
+                      "--rateest-bps2", "--rateest-pps1", "--rateest-pps2",
+                      flags=("--rateest-delta", "--rateest-lt", "--rateest-gt", "--rateest-eq")),
+    "realm": _words("--realm"),
+    "devgroup": _words("--src-group", "--dst-group"),
+    "cpu": _words("--cpu"),
+    "cluster": _words("--cluster-total-nodes", "--cluster-local-node", "--cluster-local-nodemask",
+                      "--cluster-hash-seed"),
+    "osf": _words("--genre", "--ttl", "--log"),
+})
+# What each state-dependent extension depends on (the words a Dependency names).
+DEPENDS_ON = {
+    "limit": "the rate limit's token bucket (packets matched recently)",
+    "hashlimit": "the per-flow rate limit's token buckets (packets matched recently)",
+    "connlimit": "how many connections the source already has open",
+    "connbytes": "the connection's packet/byte counters",
+    "connlabel": "the connection's labels",
+    "socket": "whether a local socket matches the packet",
+    "string": "the packet's payload",
+    "u32": "bytes of the packet kplab does not model",
+    "bpf": "a BPF program's verdict",
+    "cgroup": "the sending process's cgroup",
+    "ipvs": "the IPVS table (whether IPVS handled the packet)",
+    "mac": "the sender's MAC address",
+    "tcpmss": "the MSS option the client put in its SYN",
+    "time": "the time of day the packet arrives",
+    "quota": "the bytes counted so far",
+    "rateest": "the measured traffic rates",
+    "realm": "the routing realm of the route",
+    "devgroup": "the interface groups of the devices",
+    "cpu": "the CPU that handles the packet",
+    "cluster": "the cluster hash of the packet",
+    "osf": "the client's TCP fingerprint",
+    "length": "the packet's length (kplab does not model payload sizes)",
+    "ttl": "the packet's TTL (the sender's choice)",
+    "owner": "which process sent the packet (its uid/gid)",
+    "statistic": "a random draw",
+}
 # Protocols that load their match module implicitly with `-p` (`-p tcp --dport 80` needs no `-m tcp`).
 IMPLICIT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "icmpv6": "icmp6", "ipv6-icmp": "icmp6"}
 
@@ -78,7 +163,7 @@ class Match:
 class MatchContext:
     """Everything a match may look at for one packet at one hook."""
     __slots__ = ("packet", "in_iface", "out_iface", "conn", "ctstate", "reply", "stack", "chooser", "rule",
-                 "decisions", "physdev_in", "physdev_out")
+                 "decisions", "physdev_in", "physdev_out", "hook", "table", "assumptions", "pending")
 
     def __init__(self, packet: Packet, in_iface: str, out_iface: str, conn: Any, ctstate: str, reply: bool,
                  stack: "Stack", chooser: Any, rule: Any = None, physdev_in: str | None = None,
@@ -97,6 +182,23 @@ class MatchContext:
         # bridge, so the skb has no bridge info) and the port it leaves by (bridged traffic, FORWARD on).
         self.physdev_in = physdev_in
         self.physdev_out = physdev_out
+        self.hook: str | None = None  # the built-in chain (hook) being walked, and its table
+        self.table: str | None = None
+        self.assumptions: list = []  # the walk's Assumptions (dependency.py), shared with the walk's state
+        self.pending: tuple | None = None  # (chain name, rule number) the walk is testing, for an Assumption
+
+    def depend(self, depends_on: str) -> bool:
+        """A decision kplab cannot make from the packet: the chooser takes a branch and the walk records it."""
+        from kplab.netfilter.dependency import Assumption, assume, without_effect
+        if without_effect(self.rule):  # matching or not, the walk goes on the same: no branch
+            self.decisions.append(f"depends on {depends_on}; either way the walk goes on the same")
+            return True
+        matched = assume(self.chooser, self.rule, depends_on)
+        chain, number = self.pending or (getattr(self.rule, "chain", "?"), 0)
+        self.assumptions.append(Assumption(self.table or "?", chain, number,
+                                           getattr(self.rule, "display", ""), depends_on, matched))
+        self.decisions.append(f"depends on {depends_on}: {'assumed to match' if matched else 'assumed not to match'}")
+        return matched
 
 
 def build_match(name: str, options: list[Option]) -> Match:
@@ -119,6 +221,12 @@ def canonical_order(name: str, options: list[Option]) -> tuple[Option, ...]:
             by_name.setdefault("--rsource", Option("--rsource"))
     if name == "statistic" and "--packet" in by_name and by_name["--packet"].values == ("0",):
         del by_name["--packet"]
+    if name == "string":  # string_save leaves out the defaults
+        for option, default in (("--from", "0"), ("--to", "65535")):
+            if option in by_name and by_name[option].values == (default,):
+                del by_name[option]
+    if name == "hashlimit" and ("--hashlimit-upto" in by_name or "--hashlimit-above" in by_name):
+        by_name.setdefault("--hashlimit-burst", Option("--hashlimit-burst", ("5",)))
     return tuple(by_name[s.name] for s in specs if s.name in by_name)
 
 
@@ -369,6 +477,148 @@ def _physdev(option: Option, _all):
     return test
 
 
+def _depends(name: str):
+    """A match whose result rests on state kplab does not have: one Dependency for the whole match."""
+    def compile_one(option: Option, options: tuple[Option, ...]):
+        if option is not options[0]:
+            return None
+        # The branch is about the match as written (its '!' included): "matches" or "does not match".
+        what = " ".join([f"-m {name}"] + [o.text() for o in options]) + f" ({DEPENDS_ON[name]})"
+        return lambda ctx: ctx.depend(what)
+    return compile_one
+
+
+def _pkttype(option: Option, _all):
+    """xt_pkttype: the link-layer class of the packet; from the destination address (kplab models no MACs):
+    a broadcast address -> broadcast, multicast -> multicast, otherwise unicast ("host")."""
+    wanted = {"host": "unicast"}.get(option.values[0], option.values[0])
+
+    def test(ctx: MatchContext) -> bool:
+        types = ctx.stack.address_types(ctx.packet.dst)
+        kind = "broadcast" if "BROADCAST" in types else "multicast" if "MULTICAST" in types else "unicast"
+        return kind == wanted
+    return _negate(option, test)
+
+
+def _length(option: Option, _all):
+    lo, hi = port_range(option.values[0])
+
+    what = f"-m length {option.text()} ({DEPENDS_ON['length']})"
+
+    def test(ctx: MatchContext) -> bool:
+        if ctx.packet.length is None:
+            return ctx.depend(what)
+        return (lo <= ctx.packet.length <= hi) != option.negated
+    return test
+
+
+def _ttl(option: Option, _all):
+    n = int(option.values[0])
+    compare = {"--ttl-eq": lambda t: t == n, "--ttl-lt": lambda t: t < n, "--ttl-gt": lambda t: t > n}[option.name]
+
+    what = f"-m ttl {option.text()} ({DEPENDS_ON['ttl']})"
+
+    def test(ctx: MatchContext) -> bool:
+        if ctx.packet.ttl is None:
+            return ctx.depend(what)
+        return compare(ctx.packet.ttl) != option.negated
+    return test
+
+
+def _owner(option: Option, options: tuple[Option, ...]):
+    """xt_owner: the socket that sent the packet. Forwarded and received packets have none, and then the match
+    holds exactly when every option is negated (owner_mt: `(match ^ invert) == 0`); a packet this host sends
+    has one whose owner kplab does not know (a Dependency)."""
+    if option is not options[0]:
+        return None
+    every_negated = all(o.negated or o.name == "--suppl-groups" for o in options)
+    what = "-m owner " + " ".join(o.text() for o in options) + f" ({DEPENDS_ON['owner']})"
+
+    def test(ctx: MatchContext) -> bool:
+        if ctx.in_iface:  # came in from the network: no local socket (skb->sk is NULL)
+            return every_negated
+        return ctx.depend(what)
+    return test
+
+
+def _policy(option: Option, options: tuple[Option, ...]):
+    """xt_policy: IPsec. kplab models no IPsec, so no packet has a policy: `--pol none` matches, `--pol ipsec`
+    does not (policy_mt: no sec_path -> the NONE flag decides)."""
+    if option is not options[0]:
+        return None
+    pol = next((o.values[0] for o in options if o.name == "--pol" and o.values), "ipsec")
+    return lambda ctx: pol == "none"
+
+
+def _helper(option: Option, _all):
+    """xt_helper: kplab's connections have no conntrack helper (automatic helper assignment is off by default
+    since Linux 4.7), so the match fails unless negated."""
+    return lambda ctx: option.negated
+
+
+def _tos(option: Option, _all):
+    """-m tos/dscp: the packet's TOS byte; a socket's default (0) unless the Packet says otherwise."""
+    value, _, mask = option.values[0].partition("/")
+    named = {"Minimize-Delay": 0x10, "Maximize-Throughput": 0x08, "Maximize-Reliability": 0x04,
+             "Minimize-Cost": 0x02, "Normal-Service": 0x00}
+    v = named[value] if value in named else int(value, 0)
+    m = int(mask, 0) if mask else (0x3F if value in named else 0xFF)
+    return _negate(option, lambda ctx: (ctx.packet.tos & m) == v)
+
+
+_DSCP_CLASSES = {**{f"CS{i}": i * 8 for i in range(8)}, "BE": 0, "EF": 46,
+                 **{f"AF{c}{d}": c * 8 + d * 2 for c in range(1, 5) for d in range(1, 4)}}
+
+
+def _dscp(option: Option, _all):
+    if option.name == "--dscp-class":
+        wanted = _DSCP_CLASSES.get(option.values[0].upper())
+        if wanted is None:
+            raise ValueError(f"unknown DSCP class {option.values[0]!r}")
+    else:
+        wanted = int(option.values[0], 0)
+    return _negate(option, lambda ctx: ctx.packet.tos >> 2 == wanted)
+
+
+def _ecn(option: Option, _all):
+    if option.name == "--ecn-ip-ect":
+        wanted = int(option.values[0]) if option.values else 0
+        return _negate(option, lambda ctx: ctx.packet.tos & 0x3 == wanted)
+    flag = "CWR" if option.name == "--ecn-tcp-cwr" else "ECE"
+    return _negate(option, lambda ctx: ctx.packet.protocol == "tcp" and flag in ctx.packet.flags)
+
+
+def _rpfilter(option: Option, options: tuple[Option, ...]):
+    """xt_rpfilter: would a packet to the source go back out the interface this one came in by (any interface
+    with --loose)? From lo always yes; a source this host owns only with --accept-local."""
+    if option is not options[0]:
+        return None
+    names = {o.name for o in options}
+    invert = "--invert" in names
+
+    def test(ctx: MatchContext) -> bool:
+        p = ctx.packet
+        if not ctx.in_iface or ctx.in_iface == "lo":
+            return not invert
+        back = ctx.stack.route(p.replace(src=p.dst, dst=p.src))
+        if back.failure:
+            ok = False
+        elif back.local:
+            ok = "--accept-local" in names
+        else:
+            ok = "--loose" in names or back.out_iface == ctx.in_iface
+        return ok != invert
+    return test
+
+
+def _other_protocol(protocol: str):
+    def compile_one(option: Option, options: tuple[Option, ...]):
+        if option is not options[0]:
+            return None
+        return lambda ctx: ctx.packet.protocol == protocol  # kplab's packets are tcp/udp/sctp/icmp: never
+    return compile_one
+
+
 def _nothing(option: Option, _all):
     return None  # comment, nfacct: always match (nfacct only counts)
 
@@ -380,4 +630,12 @@ _COMPILERS: dict[str, Callable[[Option, tuple[Option, ...]], Any]] = {
     "multiport": _multiport, "addrtype": _addrtype, "mark": _mark, "connmark": _connmark,
     "conntrack": _conntrack, "state": _conntrack, "statistic": _statistic, "recent": _recent, "set": _set,
     "iprange": _iprange, "physdev": _physdev,
+    "pkttype": _pkttype, "length": _length, "ttl": _ttl, "owner": _owner, "policy": _policy, "helper": _helper,
+    "tos": _tos, "dscp": _dscp, "ecn": _ecn, "rpfilter": _rpfilter,
+    "esp": _other_protocol("esp"), "ah": _other_protocol("ah"), "ipcomp": _other_protocol("ipcomp"),
+    "dccp": _other_protocol("dccp"),
 }
+_COMPILERS.update({name: _depends(name) for name in
+                   ("limit", "hashlimit", "connlimit", "connbytes", "connlabel", "socket", "string", "u32", "bpf",
+                    "cgroup", "ipvs", "mac", "tcpmss", "time", "quota", "rateest", "realm", "devgroup", "cpu",
+                    "cluster", "osf")})

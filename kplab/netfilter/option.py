@@ -27,8 +27,8 @@ class Option:
     negated: bool = False
 
     def text(self) -> str:
-        parts = (["!"] if self.negated else []) + [self.name] + [quote(v) if self.name in QUOTED else v
-                                                                 for v in self.values]
+        parts = (["!"] if self.negated else []) + [self.name] + [
+            quote(v) if self.name in QUOTED or not v or _NEEDS_QUOTES.search(v) else v for v in self.values]
         return " ".join(parts)
 
 
@@ -41,7 +41,8 @@ class OptionSpec:
 
 
 # Options whose value is free text: printed the way xtables_save_string does (quoted unless plain).
-QUOTED = {"--comment", "--log-prefix", "--nflog-prefix"}
+QUOTED = {"--comment", "--log-prefix", "--nflog-prefix", "--string", "--hex-string", "--u32", "--bytecode"}
+_NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")  # a value that would not read back as one word
 _PLAIN = set("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -158,7 +159,7 @@ def normalise(spec: OptionSpec, values: list[str]) -> tuple[str, ...]:
         return ()
     if kind == "text":
         return (" ".join(values),)
-    if kind == "str":
+    if kind == "str" or kind == "words":
         return tuple(values)
     if kind == "int":
         try:

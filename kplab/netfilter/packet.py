@@ -30,6 +30,9 @@ class Packet:
     icmp_type: str = "echo-request"  # only for icmp: echo-request, echo-reply, destination-unreachable ...
     icmp_code: int | None = None  # for ICMP errors: 3 = port unreachable, 13 = administratively prohibited ...
     embedded: "Packet | None" = None  # an ICMP error quotes the header of the packet it is about
+    ttl: int | None = None  # IP TTL; None = unknown (the sender's choice): -m ttl then depends on it
+    length: int | None = None  # IP total length in bytes; None = unknown (kplab models no payloads)
+    tos: int = 0  # the IP TOS byte (DSCP << 2 | ECN); a socket's default is 0
 
     def replace(self, **changes) -> "Packet":
         return dataclasses.replace(self, **changes)

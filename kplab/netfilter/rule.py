@@ -14,8 +14,9 @@ from kplab.netfilter.match import Match, MatchContext
 from kplab.netfilter.option import Option, ipv4_cidr, ipv4_mask, ipv4_network_text, norm_address
 from kplab.netfilter.packet import ip_int, ip_version
 
-BUILTIN_TARGETS = {"ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK",
-                   "CONNMARK", "LOG", "NFLOG", "NOTRACK", "CT", "TRACE"}
+from kplab.netfilter.target import TARGET_SPECS
+
+BUILTIN_TARGETS = frozenset(TARGET_SPECS)  # every target iptables ships (target.py); any other name is a chain
 
 
 @dataclass(frozen=True, slots=True)

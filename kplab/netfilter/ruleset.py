@@ -574,6 +574,10 @@ class RuleShape:
                         raise _ShapeError(f"option {tok} needs a value")
                 elif spec.kind == "flag":
                     j = i + 1
+                elif spec.kind == "words":  # an option kplab reads but does not evaluate: values up to the next
+                    j = i + 1               # option, as iptables-save prints them (one quoted word each)
+                    while j < n and tokens[j] != "!" and not (tokens[j][:1] == "-" and len(tokens[j]) > 1):
+                        j += 1
                 else:
                     j = i + 1 + spec.nargs
                     if j > n:

@@ -34,13 +34,14 @@ from typing import Callable
 from kplab.errors import KplabError
 from kplab.netfilter.chooser import Chooser, SeededChooser
 from kplab.netfilter.conntrack import Connection, Conntrack, Tuple
+from kplab.netfilter.dependency import Assumption
 from kplab.netfilter.ipset import IPSets
 from kplab.netfilter.match import MatchContext
 from kplab.netfilter.packet import Packet, Route, join_host_port
 from kplab.netfilter.recent import RecentLists
 from kplab.netfilter.rule import Rule
 from kplab.netfilter.ruleset import Chain, Ruleset
-from kplab.netfilter.target import NatRange, apply_xmark
+from kplab.netfilter.target import PASSING, NatRange, apply_xmark
 
 DST_HOOKS = ("PREROUTING", "OUTPUT")
 _REJECT_CODES = {"icmp-net-unreachable": 0, "icmp-host-unreachable": 1, "icmp-proto-unreachable": 2,
@@ -105,6 +106,7 @@ class Walk:
     out_iface: str | None = None
     reply_direction: bool = False  # the packet travelled in its connection's reply direction
     route_failure: str | None = None  # the routing decision failed (a key of ROUTE_FAILURES)
+    assumptions: tuple[Assumption, ...] = ()  # state-dependent rules this outcome assumed (dependency.py)
 
     @property
     def dnat(self) -> str | None:
@@ -160,6 +162,7 @@ class _State:
         self.route: Route | None = None
         self.reject_with: str | None = None
         self.attached: tuple[Connection, bool] | None = None  # nf_ct_attach: (connection, reply direction)
+        self.assumptions: list[Assumption] = []  # state-dependent rules the walk branched on (dependency.py)
 
 
 class Stack:
@@ -269,6 +272,8 @@ class Stack:
                                note="net.ipv4.ip_forward=0: the host does not forward, so routing fails "
                                     "(no route to host) and the packet is dropped before FORWARD, silently")
                     raise _Verdict("DROP")
+                if st.packet.ttl is not None:  # ip_forward decrements the TTL before the FORWARD hook
+                    st.packet = st.packet.replace(ttl=st.packet.ttl - 1)
                 for table in ("mangle", "filter", "security"):
                     self._hook(st, table, "FORWARD")
                 self._postrouting(st)
@@ -399,7 +404,7 @@ class Stack:
         failure = st.route.failure if st.route is not None and verdict == "DROP" else None
         return Walk(st.steps, verdict, path, st.original, st.packet, st.route, st.conn, st.ctstate,
                     st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface, st.reply,
-                    route_failure=failure)
+                    route_failure=failure, assumptions=tuple(st.assumptions))
 
     def _route(self, st: _State, what: str) -> Route:
         route = self.route(st.packet)
@@ -526,6 +531,7 @@ class Stack:
         table = self.ruleset.tables[table_name]
         ctx = MatchContext(st.packet, st.in_iface or "", st.out_iface or "", st.conn, st.ctstate, st.reply,
                            self, st.chooser, physdev_in=st.physdev_in, physdev_out=st.physdev_out)
+        ctx.hook, ctx.table, ctx.assumptions = hook, table_name, st.assumptions
         frames: list[tuple[Chain, list[int], int]] = []
         chain = start
         cands = self._candidates(chain, st.packet.dst)
@@ -548,6 +554,7 @@ class Stack:
             ctx.packet = st.packet
             ctx.conn = st.conn
             ctx.decisions = []
+            ctx.pending = (chain.name, i + 1)
             if not rule.matches_packet(ctx):
                 continue
             note = "; ".join(ctx.decisions)
@@ -622,11 +629,59 @@ class Stack:
                 st.untracked = True
                 step(target, "packet will not be tracked")
             else:
-                step(target, "conntrack zone (not modelled)")
+                step(target, "conntrack template (helper/zone/events/timeout): no effect on this verdict; continues")
             return None
-        if target in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
+        if target in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP"):
             return self._nat_target(st, table, target, opts, rule, hook, step)
-        raise KplabError(f"{self.ruleset.source}:{rule.line}: target {target} is not modelled")
+        if target in PASSING:
+            return self._passing_target(st, target, opts, step)
+        return self._handed_over(st, table, chain, number, rule, target, opts, step)
+
+    def _passing_target(self, st: _State, target: str, opts: dict, step) -> None:
+        """Targets that rewrite what kplab does not model (checksums, TOS/DSCP, MSS, classes, security
+        contexts), log, or copy the packet: the packet goes on to the next rule with its verdict unchanged."""
+        what = {"CHECKSUM": "fills in the UDP/TCP checksum", "CLASSIFY": "sets the traffic-control class",
+                "DSCP": "rewrites the DSCP bits", "TOS": "rewrites the TOS byte", "ECN": "clears ECN bits",
+                "TTL": "changes the TTL", "TCPMSS": "rewrites the SYN's MSS option",
+                "TCPOPTSTRIP": "strips TCP options", "AUDIT": "writes an audit record", "IDLETIMER":
+                "restarts an idle timer", "LED": "blinks an LED", "RATEEST": "feeds a rate estimator",
+                "SECMARK": "sets the security mark", "CONNSECMARK": "copies the security mark",
+                "TEE": "sends a copy to another gateway", "ULOG": "logs", "SET":
+                "adds/removes the packet's addresses in an ipset (kplab's sets are not changed)",
+                "HMARK": "sets the packet mark from a hash (kplab leaves the mark unchanged)"}[target]
+        if target == "TTL" and st.packet.ttl is not None:
+            (name, option), = ((o.name, o) for o in opts.values())
+            n = int(option.values[0])
+            ttl = {"--ttl-set": n, "--ttl-dec": st.packet.ttl - n, "--ttl-inc": st.packet.ttl + n}[name]
+            st.packet = st.packet.replace(ttl=max(0, min(255, ttl)))
+        if target in ("DSCP", "TOS"):
+            what += " (kplab keeps the packet's TOS)"
+        step(target, f"{what}; continues, verdict unchanged")
+        return None
+
+    def _handed_over(self, st: _State, table: str, chain: Chain, number: int, rule: Rule, target: str, opts: dict,
+                     step) -> str:
+        """Terminating targets whose verdict comes from outside the rules: a userspace queue (NFQUEUE), a
+        transparent-proxy socket (TPROXY), the SYN proxy, a CLUSTERIP peer. The walk branches (dependency.py)."""
+        if target == "SYNPROXY":
+            if st.packet.protocol == "tcp" and st.packet.flags == {"SYN"}:
+                step("DROP", "SYNPROXY answers the SYN itself (SYN-ACK with a SYN cookie) and drops it; the "
+                             "connection goes on when the client's ACK passes the cookie check")
+            else:
+                step("DROP", "SYNPROXY: not a SYN of a new connection; dropped")
+            return "DROP"
+        queue = " ".join(o.text() for o in opts.values())
+        depends = {"NFQUEUE": f"the verdict of the userspace program reading -j NFQUEUE {queue}".rstrip() +
+                              (" (none listening: the packet goes on)" if "--queue-bypass" in opts else
+                               " (none listening: dropped)"),
+                   "TPROXY": "whether a transparent socket listens on the TPROXY port (none: dropped)",
+                   "CLUSTERIP": "whether this node is the cluster node the CLUSTERIP hash picks"}[target]
+        from kplab.netfilter.dependency import Assumption, assume
+        accepted = assume(st.chooser, rule, depends)
+        st.assumptions.append(Assumption(table, chain.name, number, rule.display, depends, accepted))
+        verdict = "ACCEPT" if accepted else "DROP"
+        step(verdict, f"depends on {depends}: assumed {verdict}")
+        return verdict
 
     def _connmark(self, st: _State, opts: dict, step) -> None:
         conn = st.conn
@@ -656,6 +711,23 @@ class Stack:
             raise KplabError(f"{where}: {target} reached without a connection")
         p = st.packet
         version = ipaddress.ip_address(p.dst).version
+        if target == "NETMAP":  # 1:1 prefix mapping: the host bits kept, the network bits from --to
+            net = ipaddress.ip_network(opts["--to"].values[0])
+            mask, prefix = int(net.netmask), int(net.network_address)
+            dst_side = hook in DST_HOOKS
+            old_ip = ipaddress.ip_address(p.dst if dst_side else p.src)
+            new_ip = str(ipaddress.ip_address((int(old_ip) & ~mask & (2 ** old_ip.max_prefixlen - 1)) | prefix))
+            if dst_side:
+                new = p.replace(dst=new_ip)
+                conn.reply = Tuple(conn.reply.protocol, new.dst, conn.reply.dst, conn.reply.sport, conn.reply.dport)
+                conn.dst_nat = conn.dst_nat or new != p
+            else:
+                new = p.replace(src=new_ip)
+                conn.reply = Tuple(conn.reply.protocol, conn.reply.src, new.src, conn.reply.sport, conn.reply.dport)
+                conn.src_nat = conn.src_nat or new != p
+            st.packet = new
+            step(target, f"{'destination' if dst_side else 'source'} {old_ip} -> {new_ip}")
+            return "ACCEPT"
         if target in ("DNAT", "REDIRECT"):
             if hook not in DST_HOOKS:
                 raise KplabError(f"{where}: {target} is only valid in PREROUTING and OUTPUT (reached from {hook})")
