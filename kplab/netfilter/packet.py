@@ -74,6 +74,12 @@ ROUTE_FAILURES = {
     "unreachable": ("EHOSTUNREACH", "no route to host", 1),  # an `unreachable` route (or ip_forward=0)
     "prohibit": ("EACCES", "permission denied", 13),  # a `prohibit` route: ICMP packet filtered
     "blackhole": ("EINVAL", "invalid argument", None),  # a `blackhole` route: dropped silently
+    # __mkroute_output: a 127.0.0.0/8 source may not leave a non-loopback device unless route_localnet=1
+    "loopback source": ("EINVAL", "invalid argument: a 127.0.0.0/8 source cannot leave a non-loopback device "
+                                  "(net.ipv4.conf.*.route_localnet=0)", None),
+    # ip_route_input_slow / fib_validate_source: a received packet whose source is a loopback address (on a
+    # device without route_localnet) or an address of the receiving host is a martian: dropped, no error sent
+    "martian source": ("EINVAL", "martian source: dropped without an error", None),
 }
 
 
@@ -93,12 +99,13 @@ class Route:
     src: str | None = None  # preferred source address for locally generated packets
     failure: str | None = None
     physdev_out: str | None = None
+    note: str = ""  # which route decided, and any assumption made for want of the node's routes
 
     @classmethod
-    def failed(cls, why: str = "no route") -> "Route":
+    def failed(cls, why: str = "no route", note: str = "") -> "Route":
         if why not in ROUTE_FAILURES:
             raise ValueError(f"unknown route failure {why!r} (one of {', '.join(ROUTE_FAILURES)})")
-        return cls(local=False, failure=why)
+        return cls(local=False, failure=why, note=note)
 
     @property
     def errno(self) -> str | None:

@@ -169,8 +169,14 @@ class Stack:
     def __init__(self, ruleset: Ruleset, local_ips: list[str] | tuple[str, ...] = (),
                  interfaces: dict[str, list[str]] | None = None,
                  route: Callable[[Packet], Route] | None = None, ipsets: IPSets | None = None,
-                 ip_forward: bool = True, tcp_loose: bool = True, fast_path: bool = True):
+                 ip_forward: bool = True, tcp_loose: bool = True, fast_path: bool = True,
+                 route_localnet: bool = False, accept_local: bool = False,
+                 select_address: Callable[[str | None, str, int], str | None] | None = None):
         self.ruleset = ruleset
+        self.route_localnet = route_localnet  # net.ipv4.conf.*.route_localnet (martian check of 127/8 sources)
+        self.accept_local = accept_local  # net.ipv4.conf.*.accept_local (martian check of own sources)
+        # inet_select_addr(device, next hop, version) for MASQUERADE; default: the device's first address
+        self.select_address = select_address
         self.interfaces = dict(interfaces or {})
         self.local_ips = {str(ipaddress.ip_address(a)) for a in local_ips}
         for addresses in self.interfaces.values():
@@ -297,15 +303,20 @@ class Stack:
             st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._hook(st, "raw", "OUTPUT")
             self._track(st, "OUTPUT")
+            # The kernel re-routes inside the OUTPUT hooks, so the tables after see the new route: mangle OUTPUT
+            # when it changed the addresses, mark or TOS (ipt_mangle_out), nat OUTPUT when it changed the
+            # destination (nf_nat_ipv4_local_fn); a failed ip_route_me_harder drops the packet right there.
+            before = st.packet
             self._hook(st, "mangle", "OUTPUT")
+            if (st.packet.src, st.packet.dst, st.packet.mark, st.packet.tos) != \
+                    (before.src, before.dst, before.mark, before.tos):
+                self._reroute(st, "re-routing after mangle OUTPUT (address, mark or TOS changed)")
+            before = st.packet
             self._nat_hook(st, "OUTPUT")
+            if st.packet.dst != before.dst:
+                self._reroute(st, "re-routing after nat OUTPUT (destination changed)")
             for table in ("filter", "security"):
                 self._hook(st, table, "OUTPUT")
-            if (st.packet.dst, st.packet.mark) != (packet.dst, packet.mark):
-                st.route = self._route(st, "re-routing (destination or mark changed)")
-                if st.route.failure:
-                    raise _Verdict("DROP")  # ip_route_me_harder fails: the OUTPUT hook drops the packet
-                st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._postrouting(st)
             if st.route.local:
                 st.in_iface = "lo"
@@ -316,6 +327,12 @@ class Stack:
         except _Verdict as v:
             verdict = str(v)
         return self._finish(st, verdict, "output")
+
+    def _reroute(self, st: _State, what: str) -> None:
+        st.route = self._route(st, what)
+        if st.route.failure:
+            raise _Verdict("DROP")  # ip_route_me_harder fails: the OUTPUT hook drops the packet
+        st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
 
     def reject_error(self, walk: Walk) -> Packet | None:
         """The packet REJECT sends back for a rejected walk (None when the kernel sends nothing).
@@ -406,8 +423,24 @@ class Stack:
                     st.reject_with if verdict == "REJECT" else None, st.in_iface, st.out_iface, st.reply,
                     route_failure=failure, assumptions=tuple(st.assumptions))
 
+    def martian(self, packet: Packet, in_iface: str | None) -> str | None:
+        """Why the kernel's input routing (ip_route_input_slow, fib_validate_source) drops a packet received on
+        `in_iface` as a martian source, or None. Packets coming back in through lo are never martians."""
+        if in_iface is None or in_iface == "lo":
+            return None
+        src = ipaddress.ip_address(packet.src)
+        if src.is_loopback and not (src.version == 4 and self.route_localnet):
+            return f"source {src} is a loopback address arriving on {in_iface}"
+        if src.is_multicast or str(src) == "255.255.255.255" or src.is_unspecified:
+            return f"source {src} cannot be a sender"
+        if str(src) in self.local_ips and not self.accept_local:
+            return (f"source {src} is an address of this host arriving on {in_iface} "
+                    f"(net.ipv4.conf.*.accept_local=0)")
+        return None
+
     def _route(self, st: _State, what: str) -> Route:
-        route = self.route(st.packet)
+        why = self.martian(st.packet, st.in_iface) if what == "routing decision" else None
+        route = Route.failed("martian source", why) if why else self.route(st.packet)
         if route.failure:
             if st.in_iface is None:
                 after = f"send() fails with {route.errno} before OUTPUT: no packet leaves"
@@ -418,10 +451,11 @@ class Stack:
                      if code is None else
                      f"; the kernel answers the source with ICMP destination-unreachable code {code}")
             self._step(st, "route", None, None, None, None, "DROP",
-                       note=f"{what}: {route.failure_text()}; {after}")
+                       note=f"{what}: {route.failure_text()}" + (f" ({route.note})" if route.note else "") +
+                            f"; {after}")
             return route
         where = "local delivery" if route.local else f"out {route.out_iface}" + (
-            f" via {route.gateway}" if route.gateway else "")
+            f" via {route.gateway}" if route.gateway else "") + (f"; {route.note}" if route.note else "")
         self._step(st, "route", None, None, None, None, "local" if route.local else "forward",
                    note=f"{what}: {where}")
         return route
@@ -759,13 +793,15 @@ class Stack:
             new_ip = nat.first_ip or p.src
             port_range = (nat.first_port, nat.last_port) if nat.first_port is not None else None
         else:
-            new_ip = self.primary_address(st.out_iface, version)
+            nexthop = (st.route.gateway if st.route is not None else None) or p.dst
+            new_ip = self.select_address(st.out_iface, nexthop, version) if self.select_address is not None \
+                else self.primary_address(st.out_iface, version)
             if new_ip is None:
                 step("DROP", f"MASQUERADE: {st.out_iface} has no {'IPv6' if version == 6 else 'IPv4'} address")
                 return "DROP"
             ports = opts.get("--to-ports")
             port_range = tuple(int(x) for x in (ports.values[0].split("-") * 2)[:2]) if ports else None
-            extra = f"source = primary address of {st.out_iface}"
+            extra = f"source = {st.out_iface}'s address for next hop {nexthop} (inet_select_addr)"
         if "--random-fully" in opts:
             extra += "; --random-fully: the kernel would pick a random source port, kplab keeps it unless it clashes"
         new_port = self._free_port(conn, new_ip, p, port_range)

@@ -47,7 +47,8 @@ def test_packet_flow(conformance, case):
     ruleset = _ruleset(conformance, case)
     # the fixture's local addresses: node IPs plus loopback (kube-proxy's tracer also counts ::1 as local)
     local_ips = ["127.0.0.1", "::1", *case["nodeIPs"]]
-    stack = node_stack(ruleset, local_ips)
+    # kube-proxy with localhostNodePorts (the fixture's setting) sets net.ipv4.conf.all.route_localnet=1
+    stack = node_stack(ruleset, local_ips, route_localnet=True)
     packet = Packet(src=case["sourceIP"], dst=case["destIP"], protocol=case["protocol"], sport=40000,
                     dport=case["destPort"])
     outcomes = trace_first_packet(stack, packet)
