@@ -6,5 +6,6 @@ HTML and DataFrames of it (pandas, matplotlib, networkx, ipywidgets are imported
     walk       a Trace's step rows, outcomes listing, static HTML page
     rulewalk   `kplab trace-rules`' report of one packet through one node
     reach      NetworkPolicy verdict rows as a terminal table
-    cluster_graph  the cluster picture (networkx graph, matplotlib drawing)
+    cluster_graph  a first cluster graph (networkx graph, matplotlib drawing)
+    picture    the cluster picture: fixed-layout SVG of nodes, pods, interfaces, buses and Service VIPs
 """

@@ -32,6 +32,7 @@ STUB = 18  # veth stub from the pod-side bus to a pod box
 OUTSIDE_ROW = 56  # height of the outside hosts' row, when there are any
 CHIP_H = 24
 MIN_WIDTH = 760
+MAX_SCALE = 1.15  # never blown up more than this (the SVG's max-width)
 MAX_PODS_PER_COLUMN = 4
 KERNEL = "netfilter"  # the chip where a node's routing, netfilter hooks and conntrack act on the packet
 
@@ -146,7 +147,7 @@ class Picture:
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="kplab-picture" viewBox="0 0 {self.width:.0f} '
                f'{self.height:.0f}" width="100%" preserveAspectRatio="xMidYMin meet" role="img" '
                f'aria-label="cluster picture" data-testid="cluster-picture" '
-               f'style="max-width:{self.width * 1.15:.0f}px;font-family:{FONT_FAMILY}">',
+               f'style="max-width:{self.width * MAX_SCALE:.0f}px;font-family:{FONT_FAMILY}">',
                f"<style>{SVG_STYLE}</style>"]
         # containers first, then the lines, then what sits on them
         for box, cls, tip in self.boxes:
@@ -165,6 +166,14 @@ class Picture:
                        f"{html.escape(lab.text)}</text>")
         out.append('<g class="overlay-layer"></g></svg>')
         return "\n".join(out)
+
+    def scale_at(self, container_px: float) -> float:
+        """How much the drawing is scaled when shown in a container this many CSS pixels wide."""
+        return min(MAX_SCALE, container_px / self.width)
+
+    def min_text_px(self, container_px: float) -> float:
+        """The smallest text's height in CSS pixels at that container width (>= 12 wanted on a projector)."""
+        return min(lab.size for lab in self.labels) * self.scale_at(container_px)
 
     def _repr_html_(self) -> str:
         return f'<div class="kplab-picture-wrap" style="max-width:100%">{self.svg}</div>'
@@ -247,7 +256,8 @@ class _Layout:
         self.overlay_y = self.lan_y + 28
         self.nodes_top = self.lan_y + (58 if topo.overlay else 42)
         self.namespaces: set[str] = set()
-        self.drops: list[float] = []  # x of every vertical line crossing the buses
+        self.drops: list[tuple[float, float, float]] = []  # (x, top, bottom) of lines crossing the buses
+        self.notes: list[str] = []  # bus labels that found no free spot go under the nodes  # x of every vertical line crossing the buses
 
     # ---- helpers ----------------------------------------------------------------------------
     def box(self, box: Box, cls: str, tip: str = "") -> Box:
@@ -270,8 +280,8 @@ class _Layout:
         nodes_right = self.nodes()
         top_right = self.top_band()
         width = max(MIN_WIDTH, nodes_right + MARGIN, top_right + MARGIN)
-        bottom = self.services(width, self.nodes_bottom + 26)
         self.buses(width)
+        bottom = self.services(width, self.nodes_bottom + 26)
         self.pic.width, self.pic.height = width, bottom + MARGIN
         return self.pic
 
@@ -315,7 +325,7 @@ class _Layout:
         # interface chips straddle the top edge; their drops reach the buses
         eth0 = self.chip(f"iface:{name}:eth0", eth0_text, x + 14, self.nodes_top - CHIP_H / 2, tip=f"{name} eth0 {ip}")
         ex = eth0.x + 22  # the drop sits off-centre so it never lines up with the router's
-        self.drops.append(ex)
+        self.drops.append((ex, self.lan_y, eth0.y))
         self.edge(f"drop:{name}:eth0", [(ex, eth0.y), (ex, self.lan_y)], "link", (eth0.key, "bus:lan"))
         anchor = Anchor(center=(0, 0))
         # kernel chip: where the packet sits while this node's routing and netfilter handle it
@@ -331,7 +341,7 @@ class _Layout:
                                                              if tunnel.kind == "vxlan" else ", IP protocol 4"))
             tb = self.chip(f"iface:{name}:{tunnel.name}", tunnel.name, eth0.x + eth0.w + 10, self.nodes_top - CHIP_H / 2,
                            tip=tip)
-            self.drops.append(tb.cx)
+            self.drops.append((tb.cx, self.overlay_y, tb.y))
             self.edge(f"drop:{name}:{tunnel.name}", [(tb.cx, tb.y), (tb.cx, self.overlay_y)], "tunnel",
                       (tb.key, "bus:overlay"))
             anchor.ports[tunnel.name] = [(kernel.cx, kernel.cy), (kernel.cx, kernel.y - 4), (tb.cx, kernel.y - 4),
@@ -410,7 +420,7 @@ class _Layout:
             rb = self.box(Box("host:router", x, self.wan_y + 22, text_width(text) + 20, 36), "router",
                           "the node network's gateway to the outside world (default route of every node)")
             self.text(text, rb.x + 10, rb.cy + FONT * 0.35, FONT)
-            self.drops.append(rb.cx)
+            self.drops.append((rb.cx, rb.y + rb.h, self.lan_y))
             self.edge("drop:router:eth0", [(rb.cx, rb.y + rb.h), (rb.cx, self.lan_y)], "link", (rb.key, "bus:lan"))
             self.edge("drop:router:wan", [(rb.cx, rb.y), (rb.cx, self.wan_y)], "wan", (rb.key, "wan"))
             c = (rb.cx, rb.cy)
@@ -426,7 +436,7 @@ class _Layout:
                           f"cloud load balancer at {lb.address} for " + ", ".join(ips)
                           + "; sends to the nodes that pass its health check")
             self.text(text, tb.x + 10, tb.cy + FONT * 0.35, FONT)
-            self.drops.append(tb.cx)
+            self.drops.append((tb.cx, tb.y + tb.h, self.lan_y))
             self.edge("drop:load-balancer:eth0", [(tb.cx, tb.y + tb.h), (tb.cx, self.lan_y)], "link", (tb.key, "bus:lan"))
             c = (tb.cx, tb.cy)
             self.pic.hosts["load-balancer"] = Anchor(c, {"eth0": [c, (tb.cx, self.lan_y)]})
@@ -451,14 +461,14 @@ class _Layout:
 
     def clear_of_drops(self, x: float, w: float) -> float:
         """The first x >= `x` where a box of width w has its centre at least 30 units from every node's drop."""
-        while any(abs(x + w / 2 - d) < 30 for d in self.drops):
+        while any(abs(x + w / 2 - d) < 30 for d, _, _ in self.drops):
             x += 12
         return x
 
-    def free_spot(self, width: float, w: float, y0: float, y1: float) -> float:
+    def free_spot(self, width: float, w: float, y0: float, y1: float) -> float | None:
         """Left x of the rightmost gap of width w between MARGIN and width-MARGIN that no vertical line or box
         crosses between y0 and y1 (a bus label must not sit on a drop)."""
-        blocked = [(d - 6, d + 6) for d in self.drops]
+        blocked = [(d - 6, d + 6) for d, top, bottom in self.drops if top < y1 and bottom > y0]
         blocked += [(b.x - 6, b.x + b.w + 6) for b, _, _ in self.pic.boxes if b.y < y1 and b.y + b.h > y0]
         blocked.sort()
         gaps, cursor = [], MARGIN
@@ -469,7 +479,7 @@ class _Layout:
         gaps.append((cursor, width - MARGIN))
         fitting = [(a, b) for a, b in gaps if b - a >= w]
         if not fitting:
-            return max(MARGIN, width - MARGIN - w)
+            return None
         a, b = fitting[-1]
         return b - w
 
@@ -477,23 +487,31 @@ class _Layout:
         topo = self.topo
         lan_text = f"node network {topo.underlay}"
         self.edge("bus:lan", [(MARGIN, self.lan_y), (width - MARGIN, self.lan_y)], "bus")
-        self.text(lan_text, self.free_spot(width, text_width(lan_text), self.lan_y - 30, self.lan_y), self.lan_y - 9,
-                  cls="dim")
+        x = self.free_spot(width, text_width(lan_text), self.lan_y - 30, self.lan_y)
+        if x is None:
+            self.notes.append(f"thick line: {lan_text}")
+        else:
+            self.text(lan_text, x, self.lan_y - 9, cls="dim")
         if topo.overlay:
             dev = next((i.name for h in topo.hosts.values() if h.kind == "node" for i in h.interfaces.values()
                         if i.kind in ("vxlan", "ipip")), topo.overlay)
             what = (f"VXLAN overlay ({dev}, UDP {self.tunnel_port()})" if topo.overlay == "vxlan"
                     else f"IP-in-IP overlay ({dev}, IP proto 4)")
             self.edge("bus:overlay", [(MARGIN, self.overlay_y), (width - MARGIN, self.overlay_y)], "tunnel")
-            self.text(what, self.free_spot(width, text_width(what, SMALL), self.lan_y, self.overlay_y), self.overlay_y - 8,
-                      SMALL, cls="dim")
+            x = self.free_spot(width, text_width(what, SMALL), self.lan_y, self.overlay_y)
+            if x is None:
+                self.notes.append(f"dashed line: {what}")
+            else:
+                self.text(what, x, self.overlay_y - 8, SMALL, cls="dim")
 
     def services(self, width: float, top: float) -> float:
         """Services as pills under the nodes (virtual: no box holds them). Returns the bottom edge."""
         services = sorted(self.cluster.services.values(), key=lambda s: (s.namespace != "default", s.namespace, s.name))
         others = sorted(self.namespaces - {"default"})
+        notes = list(self.notes)
         if others:
-            note = f"grey pods: namespace {', '.join(others)}; green pods: default"
+            notes.append(f"grey pods: namespace {', '.join(others)}; green pods: default")
+        for note in notes:
             self.text(note, MARGIN, top + FONT, FONT, cls="dim")
             top += LINE + 8
         self.text("Services: virtual IPs that no interface owns (the nodes' rules translate them)", MARGIN,
