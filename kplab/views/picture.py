@@ -11,7 +11,7 @@ packet sits while a node handles it, the pod-side plumbing (the `cni0` bridge, o
 /32 route each) and the pods (name, IP, the veth pair). Bottom band: Services as virtual IPs in no box, because no
 interface owns a ClusterIP — only the nodes' rules translate it.
 
-Names come from the same Topology the trace walks (kplab.trace.topology), so an interface in a hop is an interface
+Names come from the same Topology the trace walks (kplab.walk.topology), so an interface in a hop is an interface
 in the picture. Units are SVG user units; the drawing is scaled to its container's width, and `FONT` is chosen so
 that text stays >= 12 px when the picture is shown at 1280x720 (a projector).
 """
@@ -232,11 +232,11 @@ def picture(cluster, cni: str | None = None, overlay: str | None = "auto", outsi
             topology=None) -> Picture:
     """Draw `cluster` (a kplab Cluster). `cni` ("bridge" or "calico") and `overlay` (None, "vxlan", "ipip")
     default to the cluster's settings; `outside` names outside addresses to draw as hosts (a trace's client);
-    `topology` reuses an already built kplab.trace Topology (it must be the cluster's).
+    `topology` reuses an already built kplab.walk Topology (it must be the cluster's).
 
     Raises KplabError (from the topology) when a node has no InternalIP or the CNI/overlay is unknown.
     """
-    from kplab.trace.topology import Topology
+    from kplab.walk.topology import Topology
 
     topo = topology if topology is not None else Topology.from_cluster(cluster, cni=cni, overlay=overlay)
     return _Layout(cluster, topo, tuple(outside)).draw()
@@ -404,7 +404,7 @@ class _Layout:
         return "cali* veths, one /32 route each"
 
     def tunnel_port(self) -> int:
-        from kplab.trace.topology import FLANNEL_VXLAN_PORT, VXLAN_PORT
+        from kplab.walk.topology import FLANNEL_VXLAN_PORT, VXLAN_PORT
         return FLANNEL_VXLAN_PORT if self.topo.cni == "bridge" else VXLAN_PORT
 
     def top_band(self) -> float:

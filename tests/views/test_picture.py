@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kplab.trace import trace
-from kplab.trace.topology import Topology
+from kplab.walk import trace
+from kplab.walk.topology import Topology
 from kplab.views.picture import Box, picture
 
 JUPYTER_OUTPUT_PX = 1150  # the output area's width in JupyterLab at 1280x720, sidebar collapsed
