@@ -32,9 +32,11 @@ git-filter:
 		git config filter.nbstripout.required false; \
 	fi
 
-# 127.0.0.1 only; allow_root so it also starts as root (a container, a cloud VM). Opens the welcome notebook.
+# 127.0.0.1 only; allow_root so it also starts as root (a container, a cloud VM); saved notebooks keep no outputs
+# (kplab.notebook), so running the course leaves `git status` clean. Opens the welcome notebook.
 lab: install
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True \
+		--ContentsManager.pre_save_hook=kplab.notebook.strip_on_save \
 		--ServerApp.root_dir=notebooks notebooks/00-welcome.ipynb
 
 test: install-test

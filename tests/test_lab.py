@@ -120,25 +120,24 @@ def _git(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
-def _save_as_a_student_would(path: Path) -> None:
-    """What running every cell and saving in JupyterLab writes: outputs, execution counts, widget state, the
-    kernel's language_info, cell metadata."""
-    nb = nbformat.read(path, as_version=4)
-    for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        cell.execution_count = n + 1
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
-                        nbformat.v4.new_output("display_data", data={"text/html": "<b>x</b>", "text/plain": "x"})]
-        cell.metadata["scrolled"] = True
-        cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
-    nb.metadata["language_info"] = {"name": "python", "version": "3.12.3", "mimetype": "text/x-python",
-                                    "codemirror_mode": {"name": "ipython", "version": 3}}
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
-    nbformat.write(nb, path)
+def _run_and_fill(nb: dict) -> dict:
+    """What running every cell in JupyterLab puts into the notebook model it saves: outputs, execution counts,
+    widget state, the kernel's language_info, cell metadata."""
+    import copy
+    nb = copy.deepcopy(nb)
+    for n, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        cell["execution_count"] = n + 1
+        cell["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
+                           nbformat.v4.new_output("display_data", data={"text/html": "<b>x</b>", "text/plain": "x"})]
+        cell["metadata"]["scrolled"] = True
+        cell["metadata"]["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.12.3", "mimetype": "text/x-python",
+                                       "codemirror_mode": {"name": "ipython", "version": 3}}
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    return nb
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
-@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
-def test_running_the_notebooks_leaves_git_status_clean(tmp_path: Path):
+def _clone_with_filter(tmp_path: Path) -> Path:
     clone = tmp_path / "clone"
     _git("clone", "-q", "--no-hardlinks", str(ROOT), str(clone), cwd=tmp_path)
     _git("config", "user.email", "student@example.org", cwd=clone)
@@ -146,10 +145,40 @@ def test_running_the_notebooks_leaves_git_status_clean(tmp_path: Path):
     done = _make("git-filter", f"BIN={BIN}", cwd=clone)
     assert done.returncode == 0, done.stderr
     assert _git("status", "--porcelain", cwd=clone) == "", "setting up the filter changed files"
+    return clone
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+
+
+@needs_git
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+def test_saving_in_make_lab_leaves_git_status_clean(tmp_path: Path):
+    """Save every notebook, run and full of outputs, through jupyter_server's own FileContentsManager with the
+    pre-save hook `make lab` configures: the files on disk stay byte for byte what git holds."""
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    hook = next(a.split("=", 1)[1] for a in _lab_command() if a.startswith("--ContentsManager.pre_save_hook="))
+    clone = _clone_with_filter(tmp_path)
+    manager = FileContentsManager(root_dir=str(clone / "notebooks"), pre_save_hook=hook)
     for path in sorted((clone / "notebooks").glob("*.ipynb")):
-        _save_as_a_student_would(path)
+        model = manager.get(path.name, content=True)
+        manager.save({"type": "notebook", "format": "json", "content": _run_and_fill(model["content"])}, path.name)
     assert _git("status", "--porcelain", cwd=clone) == ""
+
+
+@needs_git
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+def test_outputs_saved_elsewhere_never_reach_a_commit(tmp_path: Path):
+    """Saved without the hook (another Jupyter, Binder): the git filter keeps outputs out of diffs and commits."""
+    clone = _clone_with_filter(tmp_path)
+    for path in sorted((clone / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        nbformat.write(nbformat.from_dict(_run_and_fill(nb)), path)
     assert _git("diff", "--stat", cwd=clone) == ""
+    _git("add", "-A", cwd=clone)
+    assert _git("diff", "--cached", "--stat", cwd=clone) == ""
+    assert _git("status", "--porcelain", cwd=clone) == ""
 
 
 @pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
