@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# What the git filter strips beyond nbstripout's defaults (the Makefile sets the same in filter.nbstripout.extrakeys).
-EXTRA_KEYS = ("metadata.language_info",)
+# The metadata git's filter strips: nbstripout's command-line defaults, plus the kernel's language_info (the
+# Makefile adds it as filter.nbstripout.extrakeys).
+EXTRA_KEYS = ("metadata.signature", "metadata.widgets", "cell.metadata.collapsed", "cell.metadata.ExecuteTime",
+              "cell.metadata.execution", "cell.metadata.heading_collapsed", "cell.metadata.hidden",
+              "cell.metadata.scrolled", "metadata.language_info")
 
 
 def strip_on_save(model: dict[str, Any], path: str = "", contents_manager: Any = None, **kwargs: Any) -> None:
