@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
 MAX_CHAIN_NAME = 28
 MAX_IPSET_NAME = 31
@@ -63,3 +64,25 @@ def selector_set_name(selector: str) -> str:
 def named_port_set_name(selector: str, protocol: str, port_name: str) -> str:
     """hash:ip,port set of the selected endpoints' ports called `port_name`: cali40 + n:<hash>."""
     return ("cali40" + unique_id("n", f"{unique_id('s', selector)},{protocol.lower()},{port_name}"))[:MAX_IPSET_NAME]
+
+
+# Which direction of policy a Calico chain enforces, by its prefix (felix/rules/names.go).
+_CHAIN_DIRECTION = {"cali-pi-": "ingress", "cali-tw-": "ingress", "cali-pri-": "ingress",
+                    "cali-po-": "egress", "cali-fw-": "egress", "cali-pro-": "egress"}
+_LABEL = re.compile(r'--comment "?(?P<policy>[a-z0-9.-]+/[a-z0-9.-]+) (?P<direction>ingress|egress)\[(?P<index>\d+)\]')
+_COMMENT = re.compile(r'--comment (?:"(?P<quoted>[^"]*)"|(?P<bare>\S+))')
+
+
+def policy_rule(table: str | None, chain: str | None, rule: str) -> tuple[str | None, str | None, int | None, str] | None:
+    """What a rule of Calico's policy chains enforces: (NetworkPolicy `namespace/name` or None, direction
+    `ingress`/`egress` or None, index of the policy rule or None, reason: the rule's comment). None for a rule
+    that is not in one of Calico's filter chains (`cali-...`)."""
+    if table != "filter" or not chain or not chain.startswith("cali"):
+        return None
+    direction = next((d for prefix, d in _CHAIN_DIRECTION.items() if chain.startswith(prefix)), None)
+    label = _LABEL.search(rule)
+    comment = _COMMENT.search(rule)
+    reason = (comment.group("quoted") or comment.group("bare") or "") if comment else ""
+    if label is None:
+        return None, direction, None, reason
+    return label.group("policy"), label.group("direction"), int(label.group("index")), reason

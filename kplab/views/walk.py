@@ -28,10 +28,9 @@ def trace_frame(trace: Trace):
     return pd.DataFrame(step_rows(trace), columns=COLUMNS)
 
 
-def outcomes_text(outcomes: list[Outcome]) -> str:
-    """One line per outcome: probability as a percentage, verdict, where it was delivered, the hosts it crossed."""
-    return "\n".join(f"{float(o.probability):6.1%}  {o.verdict:<6} delivered_to={o.delivered_to} "
-                     f"source_seen={o.source_seen}  via {' > '.join(o.hops)}" for o in outcomes)
+def outcomes_text(outcomes: tuple[Outcome, ...]) -> str:
+    """One line per outcome (Outcome.__str__): probability as a percentage, verdict, receiver, hosts crossed."""
+    return "\n".join(str(o) for o in outcomes)
 
 
 def trace_page(trace: Trace) -> str:

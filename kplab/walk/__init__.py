@@ -14,11 +14,12 @@ from kplab.walk.host import Host
 from kplab.walk.interface import Interface
 from kplab.walk.route import Nexthop, RouteEntry, RoutingTable
 from kplab.walk.topology import Topology
-from kplab.walk.trace import FlowDiff, Hop, Outcome, Step, Trace
-from kplab.walk.walker import Network, Session, run_trace
+from kplab.walk.trace import Flow, FlowDiff, Hop, Outcome, Step, Trace
+from kplab.walk.walker import Network, Session, run_branches, run_trace
 
-__all__ = ["Connection", "FlowDiff", "Hop", "Host", "Interface", "Network", "Nexthop", "Outcome", "RouteEntry",
-           "RoutingTable", "Session", "Step", "Topology", "Trace", "network", "run_trace", "trace"]
+__all__ = ["Connection", "Flow", "FlowDiff", "Hop", "Host", "Interface", "Network", "Nexthop", "Outcome", "RouteEntry",
+           "RoutingTable", "Session", "Step", "Topology", "Trace", "branches", "network", "run_branches", "run_trace",
+           "trace"]
 
 _CACHE_ATTR = "_kplab_trace_network"
 
@@ -55,3 +56,9 @@ def trace(cluster, src: str, dst: str, port: int | None = None, protocol: str = 
           reply: bool = False, **options) -> Trace:
     """Walk one packet from SRC to DST (see kplab.walk.address for the accepted forms)."""
     return run_trace(network(cluster, **options), src, dst, port=port, protocol=protocol, seed=seed, reply=reply)
+
+
+def branches(cluster, src: str, dst: str, port: int | None = None, protocol: str = "tcp", reply: bool = False,
+             **options) -> tuple:
+    """Every branch of the walk from SRC to DST as (probability, Trace) (see run_branches)."""
+    return run_branches(network(cluster, **options), src, dst, port=port, protocol=protocol, reply=reply)

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
-from kplab.walk.trace import Step
+from kplab.walk.trace import DnsDetail, Step
 
 
 @dataclass
@@ -119,16 +119,16 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
     fqdn = (answer.name or name).rstrip(".")
     if getattr(answer, "rcode", "") == "FORWARDED" and not records:
         cname = name  # not a cluster name: CoreDNS forwards it upstream
-        steps.append(Step("dns", f"{name}: not in {cluster.settings.dns_domain}, forwarded upstream",
-                          action="forward"))
+        steps.append(Step("dns", "forward", f"{name}: not in {cluster.settings.dns_domain}, forwarded upstream",
+                          DnsDetail(name, "forward")))
     if a_records:
         listing = ", ".join(a_records)
-        steps.append(Step("dns", f"{fqdn}. A {listing}", action="resolved",
+        steps.append(Step("dns", "resolved", f"{fqdn}. A {listing}", DnsDetail(fqdn, "A", tuple(a_records)),
                           note="the client connects to the first address" if len(a_records) > 1 else ""))
         ip = a_records[0]
     elif cname:
         if cname != name:
-            steps.append(Step("dns", f"{fqdn}. CNAME {cname}.", action="CNAME",
+            steps.append(Step("dns", "CNAME", f"{fqdn}. CNAME {cname}.", DnsDetail(fqdn, "CNAME", (cname,)),
                               note="an ExternalName Service is only a DNS alias: no rules, no proxying"))
         if depth < 4 and cname != name:
             inner = None
@@ -139,7 +139,7 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
             if inner is not None:
                 return Destination(inner.ip, inner.port, spec, steps + inner.dns)
         ip = _stand_in(cname)
-        steps.append(Step("dns", f"{cname}. A {ip}", action="resolved",
+        steps.append(Step("dns", "resolved", f"{cname}. A {ip}", DnsDetail(cname, "A", (ip,)),
                           note="outside name: kplab does not model public DNS and uses a TEST-NET-2 stand-in address"))
     else:
         raise KplabError(f"--to {spec}: DNS has no A or CNAME record for {name}")
@@ -148,7 +148,8 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
         for record in getattr(srv, "records", []) or []:
             if record.type == "SRV":
                 port = int(record.value.split()[2])
-                steps.append(Step("dns", f"{fqdn}. SRV {record.value}", action="port",
+                steps.append(Step("dns", "port", f"{fqdn}. SRV {record.value}",
+                                  DnsDetail(fqdn, "SRV", (record.value,)),
                                   note="no --port given: the port comes from the SRV record"))
                 break
     return Destination(ip, _need_port(port, spec), spec, steps)

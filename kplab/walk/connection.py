@@ -38,8 +38,8 @@ class Connection:
         if walked.verdict == "ACCEPT":
             self.server_host, self.server_view = walked.host, walked.packet
         error = error_trace(self.session, walked, self.src, self.chooser)
-        trace = _as_trace(walked, pkt, self.src, self.dst, self.target.dns if not self.traces else [])
-        trace.reply = error  # a REJECT's error walked back to the client
+        # a REJECT's error walked back to the client is the trace's reply
+        trace = _as_trace(walked, pkt, self.src, self.dst, self.target.dns if not self.traces else (), error)
         self.traces.append(trace)
         return trace
 
@@ -49,7 +49,7 @@ class Connection:
             raise ValueError("nothing has reached the server yet, so it cannot answer")
         pkt = reply_packet(self.server_view, flags)
         walked = self.session.walk(pkt, self.server_host, self.chooser)
-        trace = _as_trace(walked, pkt, self.server_host, self.src, [])
+        trace = _as_trace(walked, pkt, self.server_host, self.src)
         self.traces.append(trace)
         return trace
 
@@ -64,7 +64,7 @@ class Connection:
         seen = self.server_view
         pkt = _packet(seen.dst, seen.src, self.protocol, seen.dport, (seen.sport or 0) + 1, flags)
         walked = self.session.walk(pkt, self.server_host, self.chooser)
-        trace = _as_trace(walked, pkt, self.server_host, self.src, [])
+        trace = _as_trace(walked, pkt, self.server_host, self.src)
         self.traces.append(trace)
         return trace
 

@@ -11,13 +11,15 @@ packets of one connection share conntrack.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from kplab.walk.host import Host
 from kplab.walk.topology import Topology
-from kplab.walk.trace import FlowDiff, Hop, Outcome, Step, Trace
+from kplab.walk.trace import (ConntrackDetail, DeliverDetail, DropDetail, EncapsulationDetail, Flow, FlowDiff, Hop,
+                              LinkDetail, NatDetail, Outcome, PolicyDetail, RouteDetail, RuleDetail, Step, Trace)
 
 MAX_HOPS = 32  # a packet looping between routers is dropped when its TTL runs out
 EMPTY_RULESET = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
@@ -117,10 +119,28 @@ def _router_for(host: Host):
 
 
 @dataclass
+class _HopDraft:
+    """A Hop while the packet is still on the host (the walk appends steps); frozen by `hop()`."""
+
+    host: str
+    host_kind: str
+    in_iface: str | None
+    packet_in: Any
+    out_iface: str | None = None
+    packet_out: Any = None
+    steps: list[Step] = field(default_factory=list)
+    path: str | None = None
+
+    def hop(self) -> Hop:
+        return Hop(self.host, self.host_kind, self.in_iface, self.out_iface, Flow.of(self.packet_in),
+                   Flow.of(self.packet_out) if self.packet_out is not None else None, tuple(self.steps), self.path)
+
+
+@dataclass
 class Walked:
     """What one packet did on its way: the hops, how it ended, and where."""
 
-    hops: list[Hop] = field(default_factory=list)
+    hops: list[_HopDraft] = field(default_factory=list)
     verdict: str = "DROP"
     host: str | None = None  # where it was delivered
     packet: Any = None  # as delivered
@@ -166,16 +186,14 @@ class Session:
                 return result
             host = self.topology.hosts[host_name]
             stack = self.stack(host_name)
-            hop = Hop(host=host_name, host_kind=host.kind, in_iface=in_iface, out_iface=None, packet_in=packet)
+            hop = _HopDraft(host_name, host.kind, in_iface, packet)
             result.hops.append(hop)
             if tunnel is not None:
-                kind, outer_src, outer_dst, extra = tunnel
-                hop.steps.append(Step("encapsulation", f"{kind} {outer_src} -> {outer_dst}"
-                                      + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)"),
-                                      action="decapsulate", note=f"inner packet appears on {in_iface}"))
+                hop.steps.append(_encapsulation(tunnel, "decapsulate", f"inner packet appears on {in_iface}"))
             if port is not None and in_iface is not None:
-                hop.steps.append(Step("link", f"arrives on {port}" + (f" (bridge {in_iface})" if port != in_iface else ""),
-                                      action="receive"))
+                bridge = in_iface if port != in_iface else None
+                hop.steps.append(Step("link", "receive", f"arrives on {port}" + (f" (bridge {bridge})" if bridge else ""),
+                                      LinkDetail(port, bridge)))
             if rejected is not None:
                 walk, rejected = stack.send_reject(rejected, chooser=chooser), None
             elif in_iface is None:
@@ -187,7 +205,7 @@ class Session:
             hop.path = getattr(walk, "path", None)
             route_entry = None
             out_packet = walk.packet
-            for step in _steps_from(walk, host, self):
+            for step in _steps_from(walk, host):
                 hop.steps.append(step)
             if walk.verdict != "ACCEPT":
                 hop.packet_out = out_packet
@@ -197,11 +215,13 @@ class Session:
                     result.host, result.rejected = host_name, walk
                     result.reason = f"rejected on {host_name}" + (f" with {reject}" if reject else "") + \
                         f"; the error goes back to {out_packet.src}"
-                    hop.steps.append(Step("drop", f"REJECT --reject-with {reject or 'icmp-port-unreachable'}",
-                                          action="REJECT", note=f"{host_name} answers {out_packet.src} with an error"))
+                    with_ = reject or "icmp-port-unreachable"
+                    hop.steps.append(Step("drop", "REJECT", f"REJECT --reject-with {with_}",
+                                          DropDetail(result.reason, with_),
+                                          note=f"{host_name} answers {out_packet.src} with an error"))
                 else:
                     result.reason = _drop_reason(walk, host)
-                    hop.steps.append(Step("drop", result.reason, action="DROP"))
+                    hop.steps.append(_drop(result.reason))
                     if getattr(walk, "route_failure", None) and stack.reject_error(walk) is not None:
                         # the kernel's ip_error: an ICMP destination-unreachable goes back to the source
                         result.host, result.rejected = host_name, walk
@@ -214,7 +234,7 @@ class Session:
                 return result
             if route.out_iface is None:
                 result.verdict, result.reason = "DROP", f"{host_name} has no route to {out_packet.dst}"
-                hop.steps.append(Step("drop", result.reason, action="DROP"))
+                hop.steps.append(_drop(result.reason))
                 return result
             route_entry = host.lookup(out_packet.dst)
             nexthop = route.gateway or out_packet.dst
@@ -223,7 +243,8 @@ class Session:
                 index = _choose(chooser, len(route_entry.nexthops))
                 chosen = route_entry.nexthops[index]
                 nexthop, out_iface = chosen.via, chosen.dev
-                hop.steps.append(Step("route", f"nexthop via {chosen.via} dev {chosen.dev}", action="choose",
+                hop.steps.append(Step("route", "choose", f"nexthop via {chosen.via} dev {chosen.dev}",
+                                      RouteDetail(str(route_entry).splitlines()[0], chosen.dev, chosen.via),
                                       note=f"flow hash picks 1 of {len(route_entry.nexthops)} healthy next hops"
                                       + (f"; {route_entry.comment}" if route_entry.comment else "")))
             hop.out_iface = out_iface
@@ -234,17 +255,15 @@ class Session:
                 iface = host.interfaces.get(out_iface)
                 if iface is not None and iface.kind == "wan":
                     result.reason = _lost_reason(out_packet)
-                    hop.steps.append(Step("drop", result.reason, action="DROP",
-                                          note="no host owns the address: nothing is delivered, nothing answers"))
+                    hop.steps.append(_drop(result.reason,
+                                           note="no host owns the address: nothing is delivered, nothing answers"))
                 else:
                     result.reason = f"{host_name}: no neighbour answers for {nexthop} on {out_iface}"
-                    hop.steps.append(Step("drop", result.reason, action="DROP"))
+                    hop.steps.append(_drop(result.reason))
                 return result
             if peer.tunnel is not None:
-                kind, outer_src, outer_dst, extra = peer.tunnel
-                hop.steps.append(Step("encapsulation", f"{kind} {outer_src} -> {outer_dst}"
-                                      + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)"),
-                                      action="encapsulate", note=f"carried over the node network to {peer.host}"))
+                hop.steps.append(_encapsulation(peer.tunnel, "encapsulate",
+                                                f"carried over the node network to {peer.host}"))
             packet = _fresh_skb(out_packet)
             host_name, in_iface, port, tunnel = peer.host, peer.iface, peer.port or peer.iface, peer.tunnel
 
@@ -257,20 +276,37 @@ def _lost_reason(packet) -> str:
     return f"no host owns {packet.dst}; the packet leaves by the default route and is lost: {waits}"
 
 
+def _drop(reason: str, note: str = "") -> Step:
+    return Step("drop", "DROP", reason, DropDetail(reason), note=note)
+
+
+def _encapsulation(tunnel: tuple[str, str, str, int], action: str, note: str) -> Step:
+    """A tunnel step; `tunnel` is the topology's (kind, outer src, outer dst, outer dport or IP protocol)."""
+    kind, outer_src, outer_dst, extra = tunnel
+    text = f"{kind} {outer_src} -> {outer_dst}" + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)")
+    return Step("encapsulation", action, text,
+                EncapsulationDetail(kind, outer_src, outer_dst, extra if kind == "vxlan" else None), note=note)
+
+
 def _delivery(packet) -> Step:
     """The last step: which socket gets the packet — and, for an error, what the application is told."""
-    seen = f"source seen: {_addr(packet.src, packet.sport)}"
+    source = _addr(packet.src, packet.sport)
+    seen = f"source seen: {source}"
     if getattr(packet, "is_icmp_error", False) and packet.embedded is not None:
         inner = packet.embedded
         told = _socket_error(packet)
-        return Step("deliver", f"to the socket that sent {inner.protocol} {_addr(inner.src, inner.sport)} -> "
-                    f"{_addr(inner.dst, inner.dport)}" + (f": {told}" if told else ""), action="deliver",
+        return Step("deliver", "deliver", f"to the socket that sent {inner.protocol} {_addr(inner.src, inner.sport)} -> "
+                    f"{_addr(inner.dst, inner.dport)}" + (f": {told}" if told else ""),
+                    DeliverDetail(_addr(inner.src, inner.sport), source, told),
                     note=f"{seen}; the quoted packet names the connection")
     if packet.protocol == "tcp" and "RST" in packet.flags:
-        return Step("deliver", f"to the socket connected to {_addr(packet.src, packet.sport)}: TCP reset — "
-                    "connection refused (ECONNREFUSED) if it was still connecting", action="deliver", note=seen)
-    return Step("deliver", f"to the socket listening on {packet.dst}:{packet.dport}" if packet.dport is not None
-                else f"to {packet.dst}", action="deliver", note=seen)
+        return Step("deliver", "deliver", f"to the socket connected to {source}: TCP reset — "
+                    "connection refused (ECONNREFUSED) if it was still connecting",
+                    DeliverDetail(_addr(packet.dst, packet.dport), source, "connection refused (ECONNREFUSED)"),
+                    note=seen)
+    return Step("deliver", "deliver", f"to the socket listening on {packet.dst}:{packet.dport}"
+                if packet.dport is not None else f"to {packet.dst}",
+                DeliverDetail(_addr(packet.dst, packet.dport), source), note=seen)
 
 
 # What each destination-unreachable code means to a socket (icmp_err_convert in net/ipv4/icmp.c): the errno,
@@ -333,40 +369,58 @@ def _drop_reason(walk, host: Host) -> str:
     return f"dropped on {host.name}"
 
 
-def _steps_from(walk, host: Host, session: Session) -> list[Step]:
-    """The engine's steps in the trace's vocabulary (route steps printed like `ip route`)."""
+def _conntrack_tuple(packet) -> str:
+    """The packet's tuple as conntrack names it: `tcp src=A dst=B sport=P dport=Q`."""
+    ports = f" sport={packet.sport} dport={packet.dport}" if packet.sport is not None else ""
+    return f"{packet.protocol} src={packet.src} dst={packet.dst}{ports}"
+
+
+def _steps_from(walk, host: Host) -> list[Step]:
+    """The engine's events on one host in the trace's vocabulary, each with its typed detail: the one place
+    where the netfilter engine's record becomes trace steps (route steps printed like `ip route`; rules of the
+    CNI's policy chains as policy steps, named by kplab.cni.caliconame.policy_rule)."""
+    from kplab.cni.caliconame import policy_rule
+
     out: list[Step] = []
-    for s in getattr(walk, "steps", []):
-        kind = getattr(s, "kind", "rule")
-        before, after = getattr(s, "before", None), getattr(s, "after", None)
+    for s in walk.steps:
+        kind, before, after = s.kind, s.before, s.after
         diff = FlowDiff.between(before, after)
-        chain = getattr(s, "chain", None)
-        table = getattr(s, "table", None)
-        text = getattr(s, "rule_text", None) or getattr(s, "text", None) or ""
-        action = getattr(s, "verdict", None) or getattr(s, "action", None) or ""
-        number = getattr(s, "rule_number", None)
+        table, chain, hook, number, action = s.table, s.chain, s.hook, s.rule_number, s.action or ""
+        text = s.rule_text or ""
+        note = s.note or ""
         if kind == "route":
-            target = (after or before or walk.packet).dst if (after or before) else walk.packet.dst
+            target = (after or before or walk.packet).dst
             entry = host.lookup(target)
             text = str(entry).splitlines()[0] if entry is not None else f"no route to {target}"
-            if entry is not None and entry.comment:
-                text += f"  # {entry.comment}"
-            note = getattr(s, "note", "") or ""
-            out.append(Step("route", text, action=action or ("local" if entry and entry.kind == "local" else "forward"),
-                            diff=diff, note=note if action == "DROP" or "re-routing" in note else ""))
-            continue
-        if kind in ("policy", "fall-off"):
-            out.append(Step("rule", text or f":{chain} policy", action=action, table=table, chain=chain,
-                            rule_number=number, diff=diff, note="chain policy" if kind == "policy" else "end of chain"))
-            continue
-        if kind == "rule" and diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
-            kind = "nat"  # a NAT target that rewrote the packet
-        elif kind == "rule" and table == "filter" and chain and chain.startswith("cali"):
-            kind = "policy"
-        if kind not in ("rule", "conntrack", "nat", "policy"):
-            kind = "rule"
-        out.append(Step(kind, text, action=action, table=table, chain=chain, rule_number=number, diff=diff,
-                        note=getattr(s, "note", "") or ""))
+            dev = via = None
+            if entry is not None:
+                dev, via = (entry.nexthops[0].dev, entry.nexthops[0].via) if entry.nexthops else (entry.dev, entry.via)
+                if entry.comment:
+                    text += f"  # {entry.comment}"
+            action = action or ("local" if entry and entry.kind == "local" else "forward")
+            out.append(Step("route", action, text, RouteDetail(text, dev if action != "DROP" else None, via), diff=diff,
+                            note=note if action == "DROP" or "re-routing" in note else ""))
+        elif kind in ("policy", "fall-off"):
+            text = text or f":{chain} policy"
+            out.append(Step("rule", action, text, RuleDetail(table, chain, hook, None, text, action), diff=diff,
+                            note="chain policy" if kind == "policy" else "end of chain"))
+        elif kind == "conntrack":
+            entry = note if action == "confirm" else ""
+            out.append(Step("conntrack", action, text, ConntrackDetail(hook, action, _conntrack_tuple(before), entry),
+                            diff=diff, note=note))
+        elif kind == "nat" or (diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT")):
+            # a NAT target that rewrote the packet, or conntrack's NAT of a connection already translated
+            out.append(Step("nat", action, text, NatDetail(table, chain, hook, number, text, action), diff=diff,
+                            note=note))
+        else:
+            hit = policy_rule(table, chain, text)
+            if hit is not None:
+                policy, direction, index, reason = hit
+                out.append(Step("policy", action, text, PolicyDetail(table, chain, hook, number, text, action, policy,
+                                                                     direction, index, reason), diff=diff, note=note))
+            else:
+                out.append(Step("rule", action, text, RuleDetail(table, chain, hook, number, text, action), diff=diff,
+                                note=note))
     return out
 
 
@@ -395,7 +449,7 @@ def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> 
     if error is None:
         return None
     back = session.walk(error, walked.host, chooser, rejected=walked.rejected)
-    trace = _as_trace(back, error, walked.host, client, [])
+    trace = _as_trace(back, error, walked.host, client)
     if back.verdict == "ACCEPT":
         told = _socket_error(back.packet) if back.packet.is_icmp_error else \
             "connection refused (ECONNREFUSED)" if "RST" in back.packet.flags else ""
@@ -405,22 +459,52 @@ def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> 
     return trace
 
 
-def _as_trace(walked: Walked, packet, source: str, destination: str, dns: list[Step]) -> Trace:
-    delivered = None
-    seen = None
+def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), reply: Trace | None = None,
+              outcomes: tuple[Outcome, ...] = (), seed: int | None = None, notes: tuple[str, ...] = ()) -> Trace:
+    """The frozen Trace of a finished walk."""
+    delivered = seen = None
     if walked.verdict == "ACCEPT" and walked.host is not None:
-        host = walked.host
-        delivered = host
+        delivered = walked.host
         seen = _addr(walked.packet.src, walked.packet.sport)
-    return Trace(packet=packet, verdict=walked.verdict, hops=walked.hops, delivered_to=delivered, source_seen=seen,
-                 packet_delivered=walked.packet, reason=walked.reason or
-                 (f"delivered to {delivered}" if delivered else ""), dns=list(dns), source=source,
-                 destination=destination)
+    return Trace(source=source, destination=destination, packet=Flow.of(packet), verdict=walked.verdict,
+                 hops=tuple(h.hop() for h in walked.hops), delivered_to=delivered, source_seen=seen,
+                 packet_delivered=Flow.of(walked.packet) if walked.packet is not None else None,
+                 reason=walked.reason or (f"delivered to {delivered}" if delivered else ""), dns=tuple(dns),
+                 all_outcomes=outcomes, reply=reply, seed=seed, notes=tuple(notes))
 
 
-def run_trace(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
-              seed: int = 0, reply: bool = False) -> Trace:
-    """One packet (and, with reply=True, its answer) from SRC to DST; outcomes enumerated on demand."""
+def _outcome(walked: Walked, probability: Fraction) -> Outcome:
+    """A walk's ending as an Outcome (the same fields _as_trace gives the Trace)."""
+    delivered = walked.host if walked.verdict == "ACCEPT" else None
+    seen = _addr(walked.packet.src, walked.packet.sport) if delivered is not None else None
+    return Outcome(probability, walked.verdict, delivered, seen, tuple(h.host for h in walked.hops),
+                   Flow.of(walked.packet) if walked.packet is not None else None,
+                   walked.reason or (f"delivered to {delivered}" if delivered else ""))
+
+
+class _Recorder:
+    """Passes a chooser's decisions through and keeps them, so a branch can be matched against a seed."""
+
+    def __init__(self, chooser):
+        self.chooser = chooser
+        self.calls: list[tuple[Any, bool]] = []
+
+    def choose(self, probability, rule=None) -> bool:
+        hit = self.chooser.choose(probability, rule)
+        self.calls.append((probability, hit))
+        return hit
+
+
+def _seed_takes(calls: list[tuple[Any, bool]], seed: int) -> bool:
+    """True when SeededChooser(seed) makes exactly these decisions (it draws one random u32 per decision)."""
+    rng = random.Random(seed)
+    return all(probability.hits(rng.getrandbits(32)) == hit for probability, hit in calls)
+
+
+def _walk_every_branch(network: Network, src: str, dst: str, port: int | None, protocol: str, reply: bool):
+    """Walk every branch of the rules' random choices once: ([(probability, (decisions, packet, walked, back))],
+    outcomes merged by ending, most likely first, the DNS steps)."""
+    from kplab.netfilter import enumerate_outcomes
     from kplab.walk.address import resolve_destination, resolve_source
 
     protocol = protocol.lower()
@@ -430,33 +514,50 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
     if topology.is_outside(target.ip):
         topology.outside_host(target.ip)
     flags = "SYN" if protocol == "tcp" else None
-    from kplab.netfilter import SeededChooser, enumerate_outcomes
 
-    def once(chooser) -> tuple[Trace, Session]:
+    def once(chooser):
+        recorder = _Recorder(chooser)
         session = network.session()
-        sip = session.source_address(source.host, target.ip)
-        pkt = _packet(sip, target.ip, protocol, CLIENT_PORT, target.port, flags)
-        walked = session.walk(pkt, source.host, chooser)
-        error = error_trace(session, walked, src, chooser)
-        trace = _as_trace(walked, pkt, src, dst, target.dns)
-        trace.reply = error
-        if reply and trace.verdict == "ACCEPT":
+        pkt = _packet(session.source_address(source.host, target.ip), target.ip, protocol, CLIENT_PORT,
+                      target.port, flags)
+        walked = session.walk(pkt, source.host, recorder)
+        back = error_trace(session, walked, src, recorder)
+        if reply and walked.verdict == "ACCEPT":
             answer = reply_packet(walked.packet)
-            back = session.walk(answer, walked.host, chooser)
-            trace.reply = _as_trace(back, answer, trace.delivered_to or dst, src, [])
-        return trace, session
+            back = _as_trace(session.walk(answer, walked.host, recorder), answer, walked.host, src)
+        return recorder.calls, pkt, walked, back
 
-    trace, _ = once(SeededChooser(seed))
+    branches = enumerate_outcomes(once)
+    merged: dict[tuple, Outcome] = {}
+    for probability, (_, _, walked, _) in branches:
+        o = _outcome(walked, Fraction(probability))
+        key = (o.verdict, o.delivered_to, o.source_seen, o.hosts, o.packet_delivered)
+        if key in merged:
+            o = Outcome(merged[key].probability + o.probability, *(getattr(o, f) for f in _OUTCOME_REST))
+        merged[key] = o
+    outcomes = tuple(sorted(merged.values(), key=lambda o: (-o.probability, o.delivered_to or "", o.hosts)))
+    return branches, outcomes, target.dns
 
-    def outcomes() -> list[Outcome]:
-        merged: dict[tuple, Outcome] = {}
-        for probability, (t, _s) in enumerate_outcomes(once):
-            key = (t.verdict, t.delivered_to, t.source_seen, tuple(t.host_names))
-            if key in merged:
-                merged[key].probability += Fraction(probability)
-            else:
-                merged[key] = t.as_outcome(Fraction(probability))
-        return sorted(merged.values(), key=lambda o: (-o.probability, o.delivered_to or "", o.hops))
 
-    trace._outcomes = outcomes
-    return trace
+_OUTCOME_REST = ("verdict", "delivered_to", "source_seen", "hosts", "packet_delivered", "reason")
+
+
+def run_trace(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
+              seed: int = 0, reply: bool = False, notes: tuple[str, ...] = ()) -> Trace:
+    """One packet (and, with reply=True, its answer) from SRC to DST, with every outcome.
+
+    Every branch of the rules' random choices is walked once (kplab.netfilter.enumerate_outcomes); the Trace shows
+    the branch SeededChooser(seed) takes and carries all outcomes, merged by ending, most likely first."""
+    branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
+    chosen = next(b for _, b in branches if _seed_takes(b[0], seed))  # the seed's decisions are one of them
+    _, pkt, walked, back = chosen
+    return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes)
+
+
+def run_branches(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
+                 reply: bool = False, notes: tuple[str, ...] = ()) -> tuple[tuple[Fraction, Trace], ...]:
+    """Every branch of the walk as (probability, Trace), in the order the enumerator walks them (the rules'
+    first choice first); each Trace carries all outcomes and no seed."""
+    branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
+    return tuple((Fraction(p), _as_trace(walked, pkt, src, dst, dns, back, outcomes, None, notes))
+                 for p, (_, pkt, walked, back) in branches)

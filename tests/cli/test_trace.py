@@ -63,9 +63,11 @@ def test_json_nodeport_local(manifest, capsys):
     assert main(["trace", str(manifest), "--from", "203.0.113.7", "--to", "node-2:30080", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "ACCEPT"
-    assert data["outcomes"] == [{"probability": 1.0, "probability_fraction": "1", "verdict": "ACCEPT",
-                                 "delivered_to": "default/web", "source_seen": "203.0.113.7:43210",
-                                 "hops": ["203.0.113.7", "router", "node-2", "default/web"]}]
+    [outcome] = data["outcomes"]
+    assert {k: v for k, v in outcome.items() if k != "packet_delivered"} == {
+        "probability": "1", "verdict": "ACCEPT", "delivered_to": "default/web", "source_seen": "203.0.113.7:43210",
+        "hosts": ["203.0.113.7", "router", "node-2", "default/web"], "reason": "delivered to default/web"}
+    assert (outcome["packet_delivered"]["src"], outcome["packet_delivered"]["dport"]) == ("203.0.113.7", 8080)
     assert main(["trace", str(manifest), "--from", "203.0.113.7", "--to", "node-1:30080", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "DROP"

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("kplab.netfilter", reason="no engine").__dict__.get("Stack") or pytest.skip("the netfilter engine (Stack) has not landed", allow_module_level=True)
 pytest.importorskip("kplab.kubeproxy", reason="no kube-proxy").__dict__.get("node_ruleset_text") or pytest.skip("kube-proxy's node_ruleset_text has not landed", allow_module_level=True)
 
-from kplab.walk import Connection, network, trace  # noqa: E402
+from kplab.walk import Connection, branches, network, trace  # noqa: E402
 
 CLIENT, WEB_A, WEB_B = "default/client", "default/web-a", "default/web-b"
 OUTSIDE = "203.0.113.7"
@@ -29,14 +29,14 @@ def by_destination(t):
 def test_pod_to_pod_same_node(cluster):
     t = trace(cluster, CLIENT, WEB_A, port=8080)
     assert t.verdict == "ACCEPT"
-    assert t.host_names == [CLIENT, "node-1", WEB_A]
+    assert list(t.host_names) == [CLIENT, "node-1", WEB_A]
     assert nat(t) == []
     assert t.source_seen == "10.244.1.5:43210"
 
 
 def test_pod_to_pod_across_nodes_routed(cluster):
     t = trace(cluster, CLIENT, WEB_B, port=8080)
-    assert t.host_names == [CLIENT, "node-1", "node-2", WEB_B]
+    assert list(t.host_names) == [CLIENT, "node-1", "node-2", WEB_B]
     assert nat(t) == [] and t.source_seen == "10.244.1.5:43210"
     route = [s for s in t.hops[1].steps if s.kind == "route"][0]
     assert route.text.startswith("10.244.2.0/24 via 192.168.1.12 dev eth0")
@@ -45,7 +45,7 @@ def test_pod_to_pod_across_nodes_routed(cluster):
 @pytest.mark.parametrize("overlay,kind", [("vxlan", "vxlan"), ("ipip", "ipip")])
 def test_pod_to_pod_across_nodes_overlay(cluster, overlay, kind):
     t = trace(cluster, CLIENT, WEB_B, port=8080, overlay=overlay)
-    assert t.host_names == [CLIENT, "node-1", "node-2", WEB_B]
+    assert list(t.host_names) == [CLIENT, "node-1", "node-2", WEB_B]
     enc = [(h.host, s.action, s.text) for h, s in t.steps("encapsulation")]
     assert [e[:2] for e in enc] == [("node-1", "encapsulate"), ("node-2", "decapsulate")]
     assert enc[0][2].startswith(f"{kind} 192.168.1.11 -> 192.168.1.12")
@@ -54,11 +54,11 @@ def test_pod_to_pod_across_nodes_overlay(cluster, overlay, kind):
 
 def test_pod_to_outside_masquerade_and_reply(cluster):
     t = trace(cluster, CLIENT, "8.8.8.8", port=443, reply=True)
-    assert t.host_names == [CLIENT, "node-1", "router", "8.8.8.8"]
+    assert list(t.host_names) == [CLIENT, "node-1", "router", "8.8.8.8"]
     assert nat(t) == [("node-1", "src", "10.244.1.5", "192.168.1.11")]
     assert t.source_seen.startswith("192.168.1.11:")
     r = t.reply
-    assert r.verdict == "ACCEPT" and r.host_names == ["8.8.8.8", "router", "node-1", CLIENT]
+    assert r.verdict == "ACCEPT" and list(r.host_names) == ["8.8.8.8", "router", "node-1", CLIENT]
     assert ("node-1", "dst", "192.168.1.11", "10.244.1.5") in nat(r)
     assert r.source_seen == "8.8.8.8:443"
 
@@ -86,7 +86,7 @@ def test_unowned_outside_address_after_dnat_is_lost_but_named_endpoints_answer(c
     cluster.endpointslices["default/only-a-abc"].endpoints = [Endpoint(addresses=["203.0.113.40"], ready=True)]
     t = trace(cluster, CLIENT, "default/only-a")
     assert t.verdict == "ACCEPT" and t.delivered_to == "203.0.113.40"
-    assert t.host_names == [CLIENT, "node-1", "router", "203.0.113.40"]
+    assert list(t.host_names) == [CLIENT, "node-1", "router", "203.0.113.40"]
 
 
 def test_pod_to_cluster_ip_local_and_remote_endpoints(cluster):
@@ -94,12 +94,12 @@ def test_pod_to_cluster_ip_local_and_remote_endpoints(cluster):
     outcomes = by_destination(t)
     assert set(outcomes) == {WEB_A, WEB_B}
     assert all(o.probability == Fraction(1, 2) for o in outcomes.values())
-    assert outcomes[WEB_A].hops == [CLIENT, "node-1", WEB_A]
-    assert outcomes[WEB_B].hops == [CLIENT, "node-1", "node-2", WEB_B]
+    assert list(outcomes[WEB_A].hosts) == [CLIENT, "node-1", WEB_A]
+    assert list(outcomes[WEB_B].hosts) == [CLIENT, "node-1", "node-2", WEB_B]
     # DNAT on the client's node; the pod sees the client's own address
     assert all(o.source_seen == "10.244.1.5:43210" for o in outcomes.values())
-    for o in outcomes.values():
-        assert [c for c in nat(o.trace) if c[1] == "dst"][0][:3] == ("node-1", "dst", "10.96.0.10")
+    for _, b in branches(cluster, CLIENT, "default/web"):
+        assert [c for c in nat(b) if c[1] == "dst"][0][:3] == ("node-1", "dst", "10.96.0.10")
     # the reply's source is rewritten back to the ClusterIP on the client's node
     assert t.reply.source_seen == "10.96.0.10:80"
     assert t.reply.host_names[-1] == CLIENT
@@ -108,20 +108,23 @@ def test_pod_to_cluster_ip_local_and_remote_endpoints(cluster):
 def test_node_to_cluster_ip_output_path_masquerades(cluster):
     t = trace(cluster, "node-3", "default/web")
     for o in t.outcomes():
-        assert o.hops[0] == "node-3" and o.delivered_to in (WEB_A, WEB_B)
-        assert o.trace.hops[0].path == "output"
+        assert o.hosts[0] == "node-3" and o.delivered_to in (WEB_A, WEB_B)
         assert o.source_seen.startswith("192.168.1.13:")
-        assert ("node-3", "dst", "10.96.0.10", o.trace.packet_delivered.dst) in nat(o.trace)
+    for _, b in branches(cluster, "node-3", "default/web"):
+        assert b.hops[0].path == "output"
+        assert b.source_seen.startswith("192.168.1.13:")
+        assert ("node-3", "dst", "10.96.0.10", b.packet_delivered.dst) in nat(b)
 
 
 def test_nodeport_cluster_policy_snat_and_second_hop(cluster):
     t = trace(cluster, OUTSIDE, "node-3:30080", reply=True)
     outcomes = by_destination(t)
     assert set(outcomes) == {WEB_A, WEB_B}
-    assert outcomes[WEB_A].hops == [OUTSIDE, "router", "node-3", "node-1", WEB_A]
+    assert list(outcomes[WEB_A].hosts) == [OUTSIDE, "router", "node-3", "node-1", WEB_A]
     for o in outcomes.values():
         assert o.source_seen.startswith("192.168.1.13:")  # SNAT to node-3: the client address is lost
-        changes = nat(o.trace)
+    for _, b in branches(cluster, OUTSIDE, "node-3:30080"):
+        changes = nat(b)
         assert ("node-3", "src", OUTSIDE, "192.168.1.13") in changes
         assert ("node-3", "dport", 30080, 8080) in changes
     assert t.reply.verdict == "ACCEPT" and t.reply.source_seen == "192.168.1.13:30080"
@@ -130,7 +133,7 @@ def test_nodeport_cluster_policy_snat_and_second_hop(cluster):
 def test_nodeport_local_policy_keeps_client_ip(cluster):
     t = trace(cluster, OUTSIDE, "node-1:30081")
     assert [o.delivered_to for o in t.outcomes()] == [WEB_A]
-    assert t.host_names == [OUTSIDE, "router", "node-1", WEB_A]
+    assert list(t.host_names) == [OUTSIDE, "router", "node-1", WEB_A]
     assert t.source_seen == f"{OUTSIDE}:43210"
     assert [c[1] for c in nat(t)] == ["dst", "dport"]
 
@@ -146,10 +149,10 @@ def test_load_balancer_local_only_healthy_nodes(cluster):
     t = trace(cluster, OUTSIDE, "203.0.113.100", port=80)
     outcomes = t.outcomes()
     assert sorted(o.delivered_to for o in outcomes) == [WEB_A, WEB_B]
-    assert all("node-3" not in o.hops for o in outcomes)
+    assert all("node-3" not in o.hosts for o in outcomes)
     assert sum(o.probability for o in outcomes) == 1
     for o in outcomes:
-        assert o.hops[:3] == [OUTSIDE, "router", "load-balancer"]
+        assert list(o.hosts[:3]) == [OUTSIDE, "router", "load-balancer"]
         assert o.source_seen == f"{OUTSIDE}:43210"
 
 
@@ -162,7 +165,7 @@ def test_external_ip(cluster):
 
 def test_hairpin_pod_to_its_own_service(cluster):
     t = trace(cluster, WEB_A, "default/only-a")
-    assert t.host_names == [WEB_A, "node-1", WEB_A]
+    assert list(t.host_names) == [WEB_A, "node-1", WEB_A]
     changes = nat(t)
     assert ("node-1", "dst", "10.96.0.21", "10.244.1.10") in changes
     assert ("node-1", "src", "10.244.1.10", "10.244.1.1") in changes  # hairpin masquerade to the bridge
@@ -171,7 +174,7 @@ def test_hairpin_pod_to_its_own_service(cluster):
 
 def test_service_without_endpoints_rejects(cluster):
     t = trace(cluster, CLIENT, "default/empty")
-    assert t.verdict == "REJECT" and t.host_names == [CLIENT, "node-1"]
+    assert t.verdict == "REJECT" and list(t.host_names) == [CLIENT, "node-1"]
     assert t.delivered_to is None
     assert [o.verdict for o in t.outcomes()] == ["REJECT"]
 
@@ -179,7 +182,7 @@ def test_service_without_endpoints_rejects(cluster):
 def test_no_endpoints_port_unreachable_walks_back_to_the_client(cluster):
     t = trace(cluster, CLIENT, "default/empty")
     err = t.reply
-    assert err is not None and err.host_names == ["node-1", CLIENT]
+    assert err is not None and list(err.host_names) == ["node-1", CLIENT]
     assert err.verdict == "ACCEPT" and err.delivered_to == CLIENT
     icmp = err.packet_delivered
     # From node-1's address facing the client (cni0), not the ClusterIP: no DNAT happened before the REJECT.
@@ -228,7 +231,7 @@ def test_error_of_a_dnat_connection_is_translated_back_to_the_service_address(cl
 
 def test_ip_forward_off_drops_forwarded_packets(cluster):
     t = trace(cluster, CLIENT, WEB_B, port=8080, ip_forward={"node-1": False})
-    assert t.verdict == "DROP" and t.host_names == [CLIENT, "node-1"]
+    assert t.verdict == "DROP" and list(t.host_names) == [CLIENT, "node-1"]
     assert "ip_forward" in t.reason or "forward" in t.reason
 
 
@@ -254,7 +257,7 @@ def test_stray_packet_is_invalid_and_dropped_by_kube_forward(cluster):
     conn = Connection(network(cluster), CLIENT, WEB_B, port=8080)
     assert conn.send("SYN").verdict == "ACCEPT"
     t = conn.stray("SYN,ACK")
-    assert t.verdict == "DROP" and t.host_names == [WEB_B, "node-2"]
+    assert t.verdict == "DROP" and list(t.host_names) == [WEB_B, "node-2"]
     drop = [s for h, s in t.steps() if s.chain == "KUBE-FORWARD" and s.action == "DROP"]
     assert drop and "INVALID" in drop[0].text
 
@@ -270,10 +273,10 @@ def test_article_pod_to_cluster_ip_reply_from_cluster_ip():
                     and not p.host_network and k.startswith("default/"))[0]
     t = trace(cluster, client, "default/frontend", reply=True)
     outcomes = t.outcomes()
-    assert sorted(o.trace.packet_delivered.dst for o in outcomes) == ["10.244.120.102", "10.244.120.103"]
+    assert sorted(o.packet_delivered.dst for o in outcomes) == ["10.244.120.102", "10.244.120.103"]
     assert all(o.probability == Fraction(1, 2) for o in outcomes)
     for o in outcomes:
-        assert o.hops[:3] == [client, "minikube", "minikube-m02"]
+        assert list(o.hosts[:3]) == [client, "minikube", "minikube-m02"]
         assert o.source_seen == f"{cluster.pods[client].ip}:43210"
     assert t.reply.source_seen == f"{svc.cluster_ip}:80"
 
@@ -296,7 +299,7 @@ def test_dns_headless_name_gives_pod_ips_and_no_nat(cluster):
 def test_dns_external_name_is_a_cname(cluster):
     t = trace(cluster, CLIENT, "ext", port=5432)
     assert t.dns[0].action == "CNAME" and t.dns[0].text == "ext.default.svc.cluster.local. CNAME db.example.com."
-    assert t.host_names[:3] == [CLIENT, "node-1", "router"] and t.delivered_to == t.packet.dst
+    assert list(t.host_names[:3]) == [CLIENT, "node-1", "router"] and t.delivered_to == t.packet.dst
     assert ("node-1", "src", "10.244.1.5", "192.168.1.11") in nat(t)  # leaves the cluster like any outside name
 
 
@@ -340,9 +343,9 @@ def test_nodeport_without_endpoints_error_crosses_the_router_as_related(cluster)
     svc = cluster.services["default/empty"]
     svc.type, svc.external_traffic_policy, svc.ports[0].node_port = "NodePort", "Cluster", 30090
     t = trace(cluster, OUTSIDE, "node-2:30090")
-    assert t.verdict == "REJECT" and t.host_names == [OUTSIDE, "router", "node-2"]
+    assert t.verdict == "REJECT" and list(t.host_names) == [OUTSIDE, "router", "node-2"]
     err = t.reply
-    assert err.host_names == ["node-2", "router", OUTSIDE] and err.delivered_to == OUTSIDE
+    assert list(err.host_names) == ["node-2", "router", OUTSIDE] and err.delivered_to == OUTSIDE
     # Rejected in INPUT (the packet was for node-2): the error comes from the address it was sent to.
     assert err.source_seen == "192.168.1.12"
     assert [(h.host, s.action) for h, s in err.steps("conntrack")] == \
@@ -363,12 +366,12 @@ def test_load_balancer_without_healthy_nodes_drops_at_routing_and_answers_host_u
     unreachable back, which ends the client's connect() at once (tcp_v4_err in SYN_SENT)."""
     cluster.endpointslices["default/web-lb-abc"].endpoints = []
     t = trace(cluster, OUTSIDE, "203.0.113.100", port=80)
-    assert t.verdict == "DROP" and t.host_names == [OUTSIDE, "router", "load-balancer"]
+    assert t.verdict == "DROP" and list(t.host_names) == [OUTSIDE, "router", "load-balancer"]
     route = [s for s in t.hops[-1].steps if s.kind == "route"][-1]
     assert route.action == "DROP" and route.text.startswith("unreachable 203.0.113.100")
     assert "no route to host (EHOSTUNREACH)" in route.note and "before FORWARD" in route.note
     error = t.reply
-    assert error.verdict == "ACCEPT" and error.host_names == ["load-balancer", "router", OUTSIDE]
+    assert error.verdict == "ACCEPT" and list(error.host_names) == ["load-balancer", "router", OUTSIDE]
     assert (error.packet.icmp_type, error.packet.icmp_code) == ("destination-unreachable", 1)
     assert error.source_seen == network(cluster).topology.hosts["load-balancer"].address
     assert "connect() fails at once" in error.hops[-1].steps[-1].text
@@ -378,7 +381,7 @@ def test_blackhole_route_drops_before_forward_and_sends_nothing(cluster):
     """Calico's blackhole for the node's own pod block: an address no pod has is dropped at the routing
     decision, so kube-proxy's filter FORWARD chains never see it, and no error goes back."""
     t = trace(cluster, CLIENT, "10.244.1.99", port=80, cni="calico")
-    assert t.verdict == "DROP" and t.host_names == [CLIENT, "node-1"] and t.reply is None
+    assert t.verdict == "DROP" and list(t.host_names) == [CLIENT, "node-1"] and t.reply is None
     node = t.hops[-1]
     assert not any(s.chain == "FORWARD" or (s.chain or "").startswith("KUBE-FORWARD") for s in node.steps)
     assert not any(s.table == "nat" and s.chain == "POSTROUTING" for s in node.steps)
