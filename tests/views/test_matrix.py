@@ -1,0 +1,66 @@
+"""The policy matrix draws the reach rows it is given: each pair's verdict, the deciding policy on hover and in
+the side table, one grid per port/protocol."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kplab.cni.reach import reach_table, table_records
+from kplab.errors import KplabError
+from kplab.views.matrix import policy_matrix
+
+
+@pytest.fixture(scope="module")
+def rows(policy_cluster):
+    return (table_records(reach_table(policy_cluster, 5432, "TCP", reasons=True))
+            + table_records(reach_table(policy_cluster, 53, "UDP", reasons=True)))
+
+
+def _pod(cluster, prefix):
+    return next(p.key for p in cluster.pods.values() if p.name.startswith(prefix))
+
+
+def test_grids_per_port_and_protocol(rows):
+    m = policy_matrix(rows)
+    assert [(g.port, g.protocol) for g in m.grids] == [(53, "UDP"), (5432, "TCP")]
+    g = m.grid(5432)
+    assert len(g.cells) == len(rows) // 2
+    assert len(g.sources) == len(g.destinations) == 4
+
+
+def test_denied_cell_names_the_policy(rows, policy_cluster):
+    frontend, db, backend = (_pod(policy_cluster, n) for n in ("frontend", "db", "backend"))
+    g = policy_matrix(rows, port=5432).grids[0]
+    denied, allowed = g.cells[(frontend, db)], g.cells[(backend, db)]
+    assert not denied.allowed and denied.policies == ("default/allow-db-access",)
+    assert allowed.allowed and "allowed by default/allow-db-access ingress[0]" in allowed.reason
+    assert [(c.src, c.dst) for c in g.decided()] == [(backend, db), (frontend, db),
+                                                     (_pod(policy_cluster, "coredns"), db)]
+    html = policy_matrix(rows, port=5432)._repr_html_()
+    cell = re.search(rf'<td class="no" title="([^"]*)" data-from="{frontend}" data-to="{db}"', html)
+    assert cell and "DENIED" in cell.group(1) and "allow-db-access" in cell.group(1)
+    assert html.count('<td class="no"') == 2 + 2  # two red cells, two red side-table verdicts
+
+
+def test_without_policies_everything_is_green(article, rows):
+    m = policy_matrix(table_records(reach_table(article, 80, "TCP", reasons=True)))
+    g = m.grids[0]
+    assert all(c.allowed for c in g.cells.values()) and g.decided() == []
+    assert "everything is allowed" in m._repr_html_()
+    # an isolated pod is isolated at every port: db denies DNS-port traffic from frontend too
+    assert any(not c.allowed for c in policy_matrix(rows, port=53, protocol="udp").grids[0].cells.values())
+
+
+def test_text_grid_and_dataframe_input(policy_cluster):
+    frame = reach_table(policy_cluster, 5432, "TCP")
+    m = policy_matrix(frame)
+    text = str(m)
+    assert text.count("✗") == 2 and text.startswith("5432/TCP")
+    assert m.grids[0].cells[(_pod(policy_cluster, "frontend"), _pod(policy_cluster, "db"))].policies == \
+        ("default/allow-db-access",)
+
+
+def test_no_rows_is_an_error(rows):
+    with pytest.raises(KplabError, match="no reach rows for port 8080"):
+        policy_matrix(rows, port=8080)
