@@ -1,0 +1,100 @@
+"""How Calico enforces NetworkPolicy for one pod: its endpoint chains, the policy chains they call, the ipsets
+those match — read from the rules kplab.cni.calico writes for the pod's node (Felix's iptables layout).
+
+    calico_rules(cluster, pod)      # pod: a kplab Pod, or its "namespace/name" key
+
+Shown in `iptables-save` form, one block per chain in the order a packet to the pod meets them: the pod's
+`cali-tw-<interface>` (ingress), each `cali-pi-…` it jumps to; then `cali-fw-<interface>` (egress) and its
+`cali-po-…`; then every `cali40s:`/`cali40n:` ipset those rules name, with its members.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from kplab.errors import KplabError
+
+
+@dataclass(frozen=True)
+class CalicoRules:
+    """`pod`: the pod's key; `node`: where its rules live; `interface`: its host-side veth;
+    `chains`: (chain name, its rules as `-A` lines) in walk order; `ipsets`: (set name, `ipset list` text)."""
+
+    pod: str
+    node: str
+    interface: str
+    chains: tuple[tuple[str, tuple[str, ...]], ...]
+    ipsets: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        out = [f"# Calico's filter rules for {self.pod} on {self.node} (interface {self.interface})"]
+        for name, rules in self.chains:
+            out.append(f":{name}")
+            out.extend(rules)
+        for name, text in self.ipsets:
+            out.append("")
+            out.append(text)
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        parts = [f'<div data-testid="calico-rules"><p><b>Calico&#39;s filter rules for {html.escape(self.pod)}</b> '
+                 f"on {html.escape(self.node)} (interface <code>{html.escape(self.interface)}</code>)</p>"]
+        for name, rules in self.chains:
+            parts.append(f'<p style="margin:0.5em 0 0.1em"><b><code>{html.escape(name)}</code></b></p>'
+                         f'<pre style="margin:0;font-size:13px;white-space:pre-wrap">'
+                         + html.escape("\n".join(rules)) + "</pre>")
+        for name, text in self.ipsets:
+            parts.append(f'<p style="margin:0.5em 0 0.1em"><b>ipset <code>{html.escape(name)}</code></b></p>'
+                         f'<pre style="margin:0;font-size:13px">{html.escape(text)}</pre>')
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def _chain_rules(text: str) -> dict[str, list[str]]:
+    chains: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith(":"):
+            chains.setdefault(line[1:].split()[0], [])
+        elif line.startswith("-A "):
+            chains.setdefault(line.split()[1], []).append(line)
+    return chains
+
+
+def _ipset_blocks(text: str) -> dict[str, str]:
+    """`ipset list` text split per set (each block starts at its `Name:` line, with the comment above it)."""
+    blocks: dict[str, str] = {}
+    for block in re.split(r"\n\s*\n", text.strip()):
+        m = re.search(r"^Name: (\S+)", block, re.M)
+        if m:
+            blocks[m.group(1)] = block.strip()
+    return blocks
+
+
+def calico_rules(cluster, pod) -> CalicoRules:
+    """The Calico chains and ipsets that police POD (a Pod or its `namespace/name` key)."""
+    from kplab.cni.calico import calico_ipsets_text, calico_ruleset_text
+    from kplab.cni.caliconame import endpoint_chain, interface_name
+
+    if isinstance(pod, str):
+        if pod not in cluster.pods:
+            raise KplabError(f"calico rules: no pod {pod!r} (known: {', '.join(sorted(cluster.pods))})")
+        pod = cluster.pods[pod]
+    if not pod.node_name:
+        raise KplabError(f"calico rules: pod {pod.key} is not scheduled on a node")
+    iface = interface_name(pod)
+    chains = _chain_rules(calico_ruleset_text(cluster, pod.node_name))
+    order: list[str] = []
+    for direction in ("Ingress", "Egress"):
+        start = endpoint_chain(direction, iface)
+        if start not in chains:
+            continue
+        order.append(start)
+        for rule in chains[start]:
+            m = re.search(r" -[jg] (cali-p[io]-\S+)", rule)
+            if m and m.group(1) not in order:
+                order.append(m.group(1))
+    picked = tuple((name, tuple(chains.get(name, []))) for name in order)
+    wanted = {m for _, rules in picked for r in rules for m in re.findall(r"--match-set (\S+)", r)}
+    sets = _ipset_blocks(calico_ipsets_text(cluster))
+    return CalicoRules(pod.key, pod.node_name, iface, picked, tuple((n, sets[n]) for n in sorted(wanted) if n in sets))
