@@ -27,12 +27,19 @@ def masquerade_rules_text(cni: str, pod_cidr: str, node_pod_cidr: str | None = N
 
 
 def _calico(pool: str) -> str:
-    # Calico masquerades traffic from an IP pool with natOutgoing to anywhere outside its pools.
+    # Calico masquerades traffic from an IP pool with natOutgoing to anywhere outside its pools. Felix also hooks
+    # nat PREROUTING (above kube-proxy's KUBE-SERVICES) for floating-IP DNAT; with no floating IPs that chain is
+    # empty, but the hook is there on every Calico node, and `iptables -t nat -L PREROUTING` shows it first.
     return "\n".join([
         "*nat",
+        ":PREROUTING ACCEPT [0:0]",
         ":POSTROUTING ACCEPT [0:0]",
+        ":cali-PREROUTING - [0:0]",
+        ":cali-fip-dnat - [0:0]",
         ":cali-POSTROUTING - [0:0]",
         ":cali-nat-outgoing - [0:0]",
+        '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+        '-A cali-PREROUTING -m comment --comment "cali:r6XmIziWUJsdOK6Z" -j cali-fip-dnat',
         '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING',
         '-A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing',
         f'-A cali-nat-outgoing -m comment --comment "natOutgoing: IP pool {pool} to outside the pools" '

@@ -358,7 +358,32 @@ def _kube_proxy_configuration(m, obj, meta, name, namespace, spec, status, where
         p.detect_local_mode = str(obj["detectLocalMode"])
 
 
+def _ip_pool(m, obj, meta, name, namespace, spec, status, where) -> None:
+    """Calico's IPPool (crd.projectcalico.org/v1 or projectcalico.org/v3), as `kubectl get ippools -o yaml` prints
+    it: its presence says the cluster's CNI is Calico; ipipMode / vxlanMode say how pods' packets cross nodes."""
+    group = str(obj.get("apiVersion", "")).split("/")[0]
+    if group not in ("crd.projectcalico.org", "projectcalico.org"):
+        m.skipped["IPPool"] = m.skipped.get("IPPool", 0) + 1
+        return
+    s = m.settings
+    s.cni = "calico"
+    modes = {}
+    for key, overlay in (("ipipMode", "ipip"), ("vxlanMode", "vxlan")):
+        mode = str(spec.get(key) or "Never")
+        if mode not in ("Never", "Always", "CrossSubnet"):
+            raise KplabError(f"{where}: IPPool {name!r} spec.{key}: {mode!r} is not one of Never, Always, CrossSubnet")
+        modes[overlay] = mode
+    on = [o for o, mode in modes.items() if mode != "Never"]
+    if len(on) > 1:
+        raise KplabError(f"{where}: IPPool {name!r}: ipipMode and vxlanMode cannot both be enabled (Calico refuses it)")
+    s.overlay = on[0] if on else None
+    if on and modes[on[0]] == "CrossSubnet":
+        m.warnings.append(f"{where}: IPPool {name!r} {on[0]} CrossSubnet: kplab encapsulates between every pair of "
+                          f"nodes, as Always does (nodes on one subnet would use plain routes)")
+
+
 _READERS = {
+    "IPPool": _ip_pool,
     "Namespace": _namespace,
     "Node": _node,
     "Pod": _pod,

@@ -334,3 +334,46 @@ def test_find_data_dir_walks_up(tmp_path):
     assert find_data_dir(DATA / "article") == DATA
     with pytest.raises(KplabError, match="no data/ folder"):
         find_data_dir(tmp_path)
+
+
+# --- Calico's IPPool: the CNI and the overlay ------------------------------------------------------------------
+
+def _pool(ipip: str = "Never", vxlan: str = "Never", api: str = "crd.projectcalico.org/v1") -> str:
+    return f"""
+    apiVersion: {api}
+    kind: IPPool
+    metadata: {{name: default-ipv4-ippool}}
+    spec: {{cidr: 10.244.0.0/16, blockSize: 26, ipipMode: {ipip}, vxlanMode: {vxlan}, natOutgoing: true}}
+    """
+
+
+@pytest.mark.parametrize("ipip, vxlan, overlay", [("Always", "Never", "ipip"), ("Never", "Always", "vxlan"),
+                                                   ("Never", "Never", None)])
+def test_ippool_makes_the_cluster_calico(write, ipip, vxlan, overlay):
+    m = read_manifests(write("pool.yaml", _pool(ipip, vxlan)))
+    assert (m.settings.cni, m.settings.overlay) == ("calico", overlay)
+    assert m.warnings == [] and m.skipped == {}
+
+
+def test_ippool_v3_api_and_crosssubnet_warns(write):
+    m = read_manifests(write("pool.yaml", _pool("CrossSubnet", api="projectcalico.org/v3")))
+    assert (m.settings.cni, m.settings.overlay) == ("calico", "ipip")
+    assert len(m.warnings) == 1 and "CrossSubnet" in m.warnings[0] and "pool.yaml" in m.warnings[0]
+
+
+def test_ippool_bad_mode_and_both_overlays_name_the_pool(write):
+    with pytest.raises(KplabError, match=r"pool\.yaml.*default-ipv4-ippool.*ipipMode.*'Sometimes'"):
+        read_manifests(write("pool.yaml", _pool("Sometimes")))
+    with pytest.raises(KplabError, match=r"pool\.yaml.*cannot both"):
+        read_manifests(write("pool.yaml", _pool("Always", "Always")))
+
+
+def test_ippool_of_another_group_is_skipped(write):
+    m = read_manifests(write("pool.yaml", _pool("Always", api="example.com/v1")))
+    assert m.settings.cni == "bridge" and m.skipped == {"IPPool": 1}
+
+
+def test_article_cluster_is_calico_with_ipip():
+    c = load_cluster(find_data_dir(Path(__file__).parent) / "article")
+    assert (c.settings.cni, c.settings.overlay) == ("calico", "ipip")
+    assert {p.ip for p in c.pods.values() if p.name.startswith("webapp-")} == {"10.244.120.102", "10.244.120.103"}
