@@ -224,6 +224,28 @@ class Stack:
             return {"BROADCAST"}
         return {"UNICAST"}
 
+    def inet_select_addr(self, iface: str | None, nexthop: str | None, version: int = 4) -> str | None:
+        """The source MASQUERADE picks (nf_nat_masquerade_ipv4 -> inet_select_addr(out, nexthop, universe scope)):
+        the out device's address whose subnet holds the next hop, else its first address; a device with no address
+        (a Calico `cali*` veth, an unnumbered tunnel) borrows the first global address of another device, in device
+        order, as the kernel does — it drops ("ate my IP address") only when no device has one."""
+        first = None
+        for a in self.interfaces.get(iface or "", []):
+            addr = ipaddress.ip_interface(a)
+            if addr.version != version or addr.ip.is_loopback:
+                continue
+            if nexthop is not None and ipaddress.ip_address(nexthop) in addr.network:
+                return str(addr.ip)
+            first = first or str(addr.ip)
+        if first is not None:
+            return first
+        for addresses in self.interfaces.values():
+            for a in addresses:
+                ip = ipaddress.ip_interface(a).ip
+                if ip.version == version and not ip.is_loopback and not ip.is_link_local:
+                    return str(ip)
+        return None
+
     def primary_address(self, iface: str | None, version: int = 4) -> str | None:
         for a in self.interfaces.get(iface or "", []):
             ip = ipaddress.ip_interface(a).ip
@@ -795,7 +817,7 @@ class Stack:
         else:
             nexthop = (st.route.gateway if st.route is not None else None) or p.dst
             new_ip = self.select_address(st.out_iface, nexthop, version) if self.select_address is not None \
-                else self.primary_address(st.out_iface, version)
+                else self.inet_select_addr(st.out_iface, nexthop, version)
             if new_ip is None:
                 step("DROP", f"MASQUERADE: {st.out_iface} has no {'IPv6' if version == 6 else 'IPv4'} address")
                 return "DROP"

@@ -224,3 +224,22 @@ def test_connmark_save_and_restore():
     second = stack.receive(SYN.replace(tcp_flags="ACK"), "eth0")
     assert second.packet.mark == 0x7
     assert stack.conntrack.connections[0].mark == 0x7
+
+
+MASQ_ALL = """*nat
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -j MASQUERADE
+COMMIT
+"""
+
+
+def test_masquerade_out_of_an_unnumbered_device_borrows_another_devices_address():
+    """A Calico `cali*` veth has no IPv4 address: inet_select_addr takes the first global address of another device
+    (the kernel only drops, "ate my IP address", when no device has one). Hairpin Service traffic leaves that way."""
+    stack = Stack(parse_ruleset(MASQ_ALL, "t"), [], {"lo": ["127.0.0.1/8"], "eth0": ["192.168.49.3/24"], "cali1": []},
+                  route=lambda p: Route(local=False, out_iface="cali1"))
+    walk = stack.receive(Packet("10.244.120.102", "10.244.120.102", "tcp", 43210, 80, "SYN"), "cali1")
+    assert walk.verdict == "ACCEPT" and walk.packet.src == "192.168.49.3"
+    bare = Stack(parse_ruleset(MASQ_ALL, "t"), [], {"lo": ["127.0.0.1/8"], "cali1": []},
+                 route=lambda p: Route(local=False, out_iface="cali1"))
+    assert bare.receive(Packet("10.244.120.102", "10.244.120.102", "tcp", 43210, 80, "SYN"), "cali1").verdict == "DROP"
