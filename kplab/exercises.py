@@ -105,7 +105,7 @@ def check_endpoints(cluster, src: str, dst: str, answer: str, port: int | None =
     actual: dict[str, Fraction] = {}
     refused = Fraction(0)
     for o in trace.outcomes():
-        flow = _delivered(o)
+        flow = o.packet_delivered
         if o.verdict == "ACCEPT" and flow is not None:
             key = f"{flow.dst}:{flow.dport}" if flow.dport is not None else flow.dst
             actual[key] = actual.get(key, Fraction(0)) + o.probability
@@ -229,7 +229,7 @@ def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = Non
     trace = _trace(cluster, src, dst, port, protocol)
     ways: dict[tuple[str, ...], Fraction] = {}
     for o in trace.outcomes():
-        path = tuple(h for h in _hosts(o) if h in cluster.nodes)
+        path = tuple(h for h in o.hosts if h in cluster.nodes)
         ways[path] = ways.get(path, Fraction(0)) + o.probability
     listed = "; ".join(f"{' -> '.join(p) or 'no node'} ({_share(f)})" for p, f in sorted(ways.items()))
     if tuple(names) in ways:
@@ -330,18 +330,6 @@ def _share(value: Fraction) -> str:
 def _trace(cluster, src: str, dst: str, port: int | None, protocol: str):
     from kplab.walk import trace
     return trace(cluster, src, dst, port=port, protocol=protocol)
-
-
-def _delivered(outcome) -> Any:
-    """The header as delivered for one outcome."""
-    flow = getattr(outcome, "packet_delivered", None)
-    if flow is None and getattr(outcome, "trace", None) is not None:
-        flow = outcome.trace.packet_delivered
-    return flow
-
-
-def _hosts(outcome) -> tuple[str, ...]:
-    return tuple(getattr(outcome, "hosts", None) or getattr(outcome, "hops", ()))
 
 
 def _verdicts(trace) -> str:
