@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--from", dest="src", required=True)
     t.add_argument("--to", dest="dst", required=True)
     t.add_argument("--port", type=int)
-    t.add_argument("--protocol", choices=["tcp", "udp", "sctp"], default="tcp")
+    t.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp"], default="tcp")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--reply", action="store_true")
     t.add_argument("--json", action="store_true")
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--dst", required=True)
     tr.add_argument("--dport", type=int, required=True)
     tr.add_argument("--sport", type=int)
-    tr.add_argument("--protocol", choices=["tcp", "udp", "sctp", "icmp"], default="tcp")
+    tr.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp", "icmp"], default="tcp")
     tr.add_argument("--local-ip", action="append", default=[])
     tr.add_argument("--in-iface")
     tr.add_argument("--ipset", action="append", default=[], help="ipset save/list text file")
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     re_.add_argument("--from", dest="src")
     re_.add_argument("--to", dest="dst")
     re_.add_argument("--port", type=int)
-    re_.add_argument("--protocol", choices=["tcp", "udp", "sctp", "TCP", "UDP", "SCTP"], default="TCP")
+    re_.add_argument("--protocol", type=str.upper, choices=["TCP", "UDP", "SCTP"], default="TCP")
     re_.add_argument("--json", action="store_true")
     return p
 

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 
 from kplab.errors import KplabError
+import kplab
 from kplab.k8s import load_cluster
-from kplab.walk import trace
 from kplab.views.walk import outcomes_text, trace_page
 
 
@@ -20,7 +20,7 @@ def run(args) -> int:
         options["cni"] = args.cni
     if args.overlay:
         options["overlay"] = None if args.overlay == "none" else args.overlay
-    result = trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
+    result = kplab.trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
                    reply=args.reply, **options)
     if args.html:
         _write_atomically(Path(args.html), trace_page(result))

@@ -183,3 +183,31 @@ def table_records(frame: pd.DataFrame) -> list[dict]:
             d["reason"] = row[8]
         out.append(d)
     return out
+
+
+def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | list[str] | None = None,
+               port: int | None = None, protocol: str = "TCP") -> tuple[dict, ...]:
+    """Verdict rows with reasons ({from, to, port, protocol, allowed, ingress, egress, policies: [...], reason}).
+
+    With `port`, every pair at that port. Without, each destination pod is probed on the ports it declares
+    (80/`protocol` when it declares none), grouped by port. Addresses outside the pods (a node, an outside IP)
+    named as `src`/`dst` take part as well."""
+    protocol = normalise_protocol(protocol)
+    selection = PolicySelection.build(cluster)
+    named = [x for side in (src, dst) if side for x in ([side] if isinstance(side, str) else side)]
+    outside = [x for x in named if resolve_endpoint(cluster, x).kind != "pod"]
+    if port is not None:
+        frames = [reach_table(cluster, port, protocol, src=src, dst=dst, outside=outside, reasons=True,
+                              selection=selection)]
+    else:
+        targets = [e.text for x in ([dst] if isinstance(dst, str) else dst) for e in resolve_endpoints(cluster, x)] \
+            if dst else [p.key for p in selection.pods] + outside
+        groups: dict[tuple[int, str], list[str]] = {}
+        for t in targets:
+            end = resolve_endpoint(cluster, t)
+            declared = {(cp.port, cp.protocol.upper()) for cp in end.pod.ports} if end.pod else set()
+            for key in sorted(declared) or [(80, protocol)]:
+                groups.setdefault(key, []).append(t)
+        frames = [reach_table(cluster, p, proto, src=src, dst=dsts, outside=outside, reasons=True,
+                              selection=selection) for (p, proto), dsts in sorted(groups.items())]
+    return tuple(r for f in frames if len(f) for r in table_records(f))

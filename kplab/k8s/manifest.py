@@ -49,9 +49,21 @@ class Manifests:
 
 def load_cluster(*paths: str | Path):
     """Read manifests (files or folders) and run the control plane on them, with a real cluster's defaults."""
+    return _cluster(read_manifests(*paths))
+
+
+def load_cluster_text(text: str, source: str = "<yaml>"):
+    """The same as load_cluster, for manifests given as YAML text (errors name `source` and the line)."""
+    m = Manifests()
+    for obj, line in _documents_text(text, source):
+        _add(m, obj, f"{source}:{line}")
+    _warn_skipped(m)
+    return _cluster(m)
+
+
+def _cluster(m: Manifests):
     from kplab.k8s.cluster import Cluster
 
-    m = read_manifests(*paths)
     return Cluster.from_objects(namespaces=m.namespaces, nodes=m.nodes, pods=m.pods, services=m.services,
                                 endpointslices=m.endpointslices, networkpolicies=m.networkpolicies,
                                 workloads=m.workloads, settings=m.settings, proxy=m.proxy, defaults=True,
@@ -80,10 +92,14 @@ def read_manifests(*paths: str | Path) -> Manifests:
     for path in manifest_files(*paths):
         for obj, line in documents(path):
             _add(m, obj, f"{path}:{line}")
+    _warn_skipped(m)
+    return m
+
+
+def _warn_skipped(m: Manifests) -> None:
     if m.skipped:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(m.skipped.items()))
         m.warnings.insert(0, f"skipped objects of kinds kplab does not model: {kinds}")
-    return m
 
 
 def documents(path: Path) -> Iterator[tuple[Any, int]]:
@@ -92,6 +108,10 @@ def documents(path: Path) -> Iterator[tuple[Any, int]]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise KplabError(f"{path}: cannot read: {e}") from None
+    return _documents_text(text, str(path))
+
+
+def _documents_text(text: str, path: str) -> Iterator[tuple[Any, int]]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: same result, faster
     try:
         while loader.check_node():

@@ -46,7 +46,7 @@ def resolve_source(cluster, topology, spec: str) -> Source:
         if pod.host_network:
             return Source(pod.node_name, pod.namespace, spec)
         if spec not in topology.hosts:
-            raise KplabError(f"--from {spec}: the pod has no IP or node yet, so it cannot send")
+            raise KplabError(f"source {spec}: the pod has no IP or node yet, so it cannot send")
         return Source(spec, pod.namespace, spec)
     if spec in cluster.nodes:
         return Source(spec, "default", spec)
@@ -56,10 +56,10 @@ def resolve_source(cluster, topology, spec: str) -> Source:
             host = topology.hosts[owner]
             return Source(owner, (host.pod or "default/").split("/")[0], spec)
         if not topology.is_outside(spec):
-            raise KplabError(f"--from {spec}: address is inside the cluster networks but no pod or node owns it")
+            raise KplabError(f"source {spec}: address is inside the cluster networks but no pod or node owns it")
         topology.outside_host(spec)
         return Source(spec, "default", spec)
-    raise KplabError(f"--from {spec}: not a pod (ns/name), a node name or an IP address")
+    raise KplabError(f"source {spec}: not a pod (ns/name), a node name or an IP address")
 
 
 def resolve_destination(cluster, topology, spec: str, port: int | None, protocol: str,
@@ -70,7 +70,7 @@ def resolve_destination(cluster, topology, spec: str, port: int | None, protocol
     if spec in cluster.pods:
         pod = cluster.pods[spec]
         if not pod.ip:
-            raise KplabError(f"--to {spec}: the pod has no IP")
+            raise KplabError(f"destination {spec}: the pod has no IP")
         if port is None:
             port = pod.ports[0].port if pod.ports else None
         return Destination(pod.ip, _need_port(port, spec), spec)
@@ -87,7 +87,7 @@ def resolve_destination(cluster, topology, spec: str, port: int | None, protocol
         return Destination(ip, int(p), spec)
     if "." in spec or spec.replace("-", "").isalnum():
         return _from_dns(cluster, topology, spec, port, protocol, from_namespace, spec)
-    raise KplabError(f"--to {spec}: not a pod, a Service, NODE:NODEPORT, an IP or a DNS name")
+    raise KplabError(f"destination {spec}: not a pod, a Service, NODE:NODEPORT, an IP or a DNS name")
 
 
 def _service_port(svc, port: int | None, protocol: str) -> int | None:
@@ -101,7 +101,7 @@ def _service_port(svc, port: int | None, protocol: str) -> int | None:
 
 def _need_port(port: int | None, spec: str) -> int:
     if port is None:
-        raise KplabError(f"--to {spec}: no port known; give one with --port")
+        raise KplabError(f"destination {spec}: no port known; give one (port=...)")
     return port
 
 
@@ -110,7 +110,7 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
     try:
         from kplab.dns import resolve
     except ImportError as e:  # pragma: no cover - dns lands with the cluster model
-        raise KplabError(f"--to {spec}: DNS names need kplab.dns ({e})") from None
+        raise KplabError(f"destination {spec}: DNS names need kplab.dns ({e})") from None
     answer = resolve(cluster, name, from_namespace=namespace)
     steps: list[Step] = []
     records = list(getattr(answer, "records", []) or [])
@@ -142,7 +142,7 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
         steps.append(Step("dns", "resolved", f"{cname}. A {ip}", DnsDetail(cname, "A", (ip,)),
                           note="outside name: kplab does not model public DNS and uses a TEST-NET-2 stand-in address"))
     else:
-        raise KplabError(f"--to {spec}: DNS has no A or CNAME record for {name}")
+        raise KplabError(f"destination {spec}: DNS has no A or CNAME record for {name}")
     if port is None and a_records:
         srv = resolve(cluster, fqdn, from_namespace=namespace, qtype="SRV")
         for record in getattr(srv, "records", []) or []:
@@ -150,7 +150,7 @@ def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, nam
                 port = int(record.value.split()[2])
                 steps.append(Step("dns", "port", f"{fqdn}. SRV {record.value}",
                                   DnsDetail(fqdn, "SRV", (record.value,)),
-                                  note="no --port given: the port comes from the SRV record"))
+                                  note="no port given: the port comes from the SRV record"))
                 break
     return Destination(ip, _need_port(port, spec), spec, steps)
 

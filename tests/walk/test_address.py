@@ -20,7 +20,7 @@ def test_sources(cluster, topo):
 
 
 def test_bad_sources_name_the_argument(cluster, topo):
-    with pytest.raises(KplabError, match="--from default/nope"):
+    with pytest.raises(KplabError, match="source default/nope"):
         resolve_source(cluster, topo, "default/nope")
     with pytest.raises(KplabError, match="inside the cluster"):
         resolve_source(cluster, topo, "10.244.1.200")
@@ -38,5 +38,5 @@ def test_destinations(cluster, topo):
 
 
 def test_ip_destination_needs_a_port(cluster, topo):
-    with pytest.raises(KplabError, match="--port"):
+    with pytest.raises(KplabError, match="no port known"):
         resolve_destination(cluster, topo, "8.8.8.8", None, "tcp")
