@@ -20,8 +20,15 @@ def run(args) -> int:
         options["cni"] = args.cni
     if args.overlay:
         options["overlay"] = None if args.overlay == "none" else args.overlay
-    result = kplab.trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
-                   reply=args.reply, **options)
+    try:
+        result = kplab.trace(cluster, args.src, args.dst, port=args.port, protocol=args.protocol, seed=args.seed,
+                             reply=args.reply, **options)
+    except KplabError as e:  # the core speaks of the source and destination; here they are flags
+        text = str(e)
+        for word, flag in (("source ", "--from "), ("destination ", "--to ")):
+            if text.startswith(word):
+                text = flag + text[len(word):]
+        raise KplabError(text) from None
     if args.html:
         _write_atomically(Path(args.html), trace_page(result))
     if args.json:

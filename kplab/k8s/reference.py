@@ -92,8 +92,8 @@ def close_matches(cluster, name: str, n: int = 5) -> list[str]:
     by_name: dict[str, list[str]] = {}
     for c in candidates:
         by_name.setdefault(c.rsplit("/", 1)[1], []).append(c)
-    hits = [c for m in difflib.get_close_matches(name, list(by_name), n=n, cutoff=0.6) for c in by_name[m]]
-    hits += difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    hits = [c for m in difflib.get_close_matches(name, list(by_name), n=n, cutoff=0.7) for c in by_name[m]]
+    hits += difflib.get_close_matches(name, candidates, n=n, cutoff=0.7)
     return list(dict.fromkeys(hits))[:n]
 
 

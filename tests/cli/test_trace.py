@@ -47,7 +47,7 @@ def manifest(tmp_path):
 
 def test_unknown_source_is_an_error_without_output_file(manifest, tmp_path, capsys):
     html = tmp_path / "t.html"
-    code = main(["trace", str(manifest), "--from", "default/nope", "--to", "default/web", "--html", str(html)])
+    code = main(["trace", str(manifest), "--from", "default/nope", "--to", "default/pod/web", "--html", str(html)])
     err = capsys.readouterr().err
     assert code == 1 and "--from default/nope" in err and "Traceback" not in err
     assert not html.exists()
@@ -77,7 +77,7 @@ def test_json_nodeport_local(manifest, capsys):
 def test_text_and_html(manifest, tmp_path, capsys):
     _engine()
     html = tmp_path / "t.html"
-    assert main(["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--reply",
+    assert main(["trace", str(manifest), "--from", "default/client", "--to", "default/pod/web", "--reply",
                  "--html", str(html)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("trace default/client -> default/web") and "reply:" in out and "outcomes:" in out
@@ -86,7 +86,7 @@ def test_text_and_html(manifest, tmp_path, capsys):
 
 def test_cni_and_overlay_options_change_the_plumbing(manifest, capsys):
     _engine()
-    args = ["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--port", "8080", "--json"]
+    args = ["trace", str(manifest), "--from", "default/client", "--to", "default/pod/web", "--port", "8080", "--json"]
     assert main(args) == 0
     plain = json.loads(capsys.readouterr().out)
     assert main(args + ["--cni", "calico", "--overlay", "vxlan"]) == 0
@@ -100,4 +100,4 @@ def test_cni_and_overlay_options_change_the_plumbing(manifest, capsys):
 
 def test_unknown_cni_is_refused_by_the_parser(manifest, capsys):
     with pytest.raises(SystemExit):
-        main(["trace", str(manifest), "--from", "default/client", "--to", "default/web", "--cni", "weave"])
+        main(["trace", str(manifest), "--from", "default/client", "--to", "default/pod/web", "--cni", "weave"])
