@@ -459,6 +459,17 @@ def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> 
     return trace
 
 
+def blocked_on_the_way_out(walked: Walked, protocol: str) -> bool:
+    """A UDP datagram that the sending host's own rules dropped or rejected (OUTPUT or POSTROUTING): ip_local_out
+    returns NF_DROP's -EPERM and udp_sendmsg hands it to the application. (A TCP connect() ignores it and
+    retransmits; a REJECT's ICMP error then ends it.)"""
+    if protocol != "udp" or walked.verdict not in ("DROP", "REJECT") or len(walked.hops) != 1:
+        return False
+    hop = walked.hops[0]
+    return hop.path == "output" and any(getattr(s.detail, "table", None) and s.action in ("DROP", "REJECT")
+                                        for s in hop.steps)
+
+
 def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), reply: Trace | None = None,
               outcomes: tuple[Outcome, ...] = (), seed: int | None = None, notes: tuple[str, ...] = ()) -> Trace:
     """The frozen Trace of a finished walk."""
@@ -522,6 +533,9 @@ def _walk_every_branch(network: Network, src: str, dst: str, port: int | None, p
                       target.port, flags)
         walked = session.walk(pkt, source.host, recorder)
         back = error_trace(session, walked, src, recorder)
+        if blocked_on_the_way_out(walked, protocol):
+            walked.reason += ("; the sender's own netfilter dropped it on the way out, so send() fails at once "
+                              "with EPERM (Operation not permitted)")
         if reply and walked.verdict == "ACCEPT":
             answer = reply_packet(walked.packet)
             back = _as_trace(session.walk(answer, walked.host, recorder), answer, walked.host, src)

@@ -388,3 +388,21 @@ def test_blackhole_route_drops_before_forward_and_sends_nothing(cluster):
     route = [s for s in node.steps if s.kind == "route"][-1]
     assert route.action == "DROP" and route.text.startswith("blackhole 10.244.1.0/24")
     assert "sends no error" in t.reason
+
+
+def test_udp_rejected_by_the_senders_own_rules_fails_send_with_eperm(cluster):
+    # Found by the kernel lab: a node's datagram to a UDP Service without endpoints is REJECTed in the node's own
+    # OUTPUT chain, and the application's send() fails with EPERM (nf_hook_slow's NF_DROP) — not ECONNREFUSED.
+    from kplab.k8s.service import ServicePort
+    empty = next(s for s in cluster.services.values() if s.name == "empty")
+    empty.ports = [ServicePort(53, target_port=5353, protocol="UDP")]
+    t = trace(cluster, "node-1", "10.96.0.20", port=53, protocol="udp")
+    assert t.verdict == "REJECT" and t.host_names == ("node-1",)
+    assert "send() fails at once with EPERM" in t.reason
+    # from a pod the node rejects it in FORWARD: the pod's socket hears ICMP port unreachable instead
+    t = trace(cluster, CLIENT, "10.96.0.20", port=53, protocol="udp")
+    assert t.verdict == "REJECT" and "EPERM" not in t.reason and "connection refused" in t.reason
+    # TCP ignores the local drop and hears the REJECT's ICMP error: connection refused
+    empty.ports = [ServicePort(53, target_port=5353, protocol="TCP")]
+    t = trace(cluster, "node-1", "10.96.0.20", port=53)
+    assert "EPERM" not in t.reason and "connection refused" in t.reason
