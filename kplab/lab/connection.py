@@ -9,6 +9,8 @@ ENETUNREACH) or nothing before the timeout.
 from __future__ import annotations
 
 import errno
+import os
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -17,7 +19,9 @@ from kplab.lab.namespace import inside
 
 TRACE_TOS = 0x20  # DSCP 8 (CS1): set on lab clients' packets so the TRACE rules pick only them
 TIMEOUT = 0.5  # seconds: far above a namespace round trip (~0.1 ms), below TCP's first SYN retransmit (1 s)
-KINDS = ("reached", "refused", "unreachable", "timeout")
+DROP_GRACE = 0.03  # seconds to wait for a REJECT's error after the trace showed the drop (it takes ~0.1 ms)
+POLL_MS = 2
+KINDS = ("reached", "refused", "unreachable", "blocked", "timeout")
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,13 @@ class Observation:
         return f"{self.kind}" + (f" ({self.error})" if self.error else "")
 
 
-def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT) -> Observation:
-    """Open one connection (TCP) or send one datagram (UDP) from `namespace` to dst:port and wait for the line."""
+def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT,
+            dropped=None) -> Observation:
+    """Open one connection (TCP) or send one datagram (UDP) from `namespace` to dst:port and wait for the line.
+
+    `dropped`, when given, is polled while waiting: once it returns True (the kernel's trace showed the packet
+    dropped) the connection is given up as timed out after a short grace for an error to come back (a REJECT
+    also ends in a drop, after sending its error) instead of waiting the whole timeout."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     with inside(namespace):
         sock = socket.socket(socket.AF_INET, kind)
@@ -47,35 +56,47 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
     local = None
     try:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TRACE_TOS)
-        sock.settimeout(timeout)
-        if protocol == "tcp":
-            sock.connect((dst, port))
-            local = "%s:%d" % sock.getsockname()
-            data = _read_line(sock)
-        else:
-            sock.connect((dst, port))
-            local = "%s:%d" % sock.getsockname()
+        sock.setblocking(False)
+        code = sock.connect_ex((dst, port))
+        if code not in (0, errno.EINPROGRESS):
+            raise OSError(code, os.strerror(code))
+        local = "%s:%d" % sock.getsockname()
+        if protocol != "tcp":
             sock.send(b"?")
-            data = sock.recv(2048).decode()
-        host, _, seen = data.strip().partition(" ")
+        data = b""
+        drop_seen = None
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | (select.POLLOUT if protocol == "tcp" else 0))
+        connected = protocol != "tcp"
+        while True:
+            now = time.perf_counter()
+            if now - start > timeout or (drop_seen is not None and now - drop_seen > DROP_GRACE):
+                return Observation("timeout", local=local, elapsed=now - start)
+            if poller.poll(POLL_MS):
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    raise OSError(err, os.strerror(err))
+                if not connected:
+                    connected = True
+                    poller.modify(sock, select.POLLIN)
+                    continue
+                try:
+                    chunk = sock.recv(2048)
+                except BlockingIOError:
+                    continue
+                data += chunk
+                if not chunk or data.endswith(b"\n") or protocol != "tcp":
+                    break
+            elif drop_seen is None and dropped is not None and dropped():
+                drop_seen = time.perf_counter()
+        host, _, seen = data.decode().strip().partition(" ")
         if not host:
             return Observation("refused", error="EOF", local=local, elapsed=time.perf_counter() - start)
         return Observation("reached", host, seen, local=local, elapsed=time.perf_counter() - start)
-    except socket.timeout:
-        return Observation("timeout", local=local, elapsed=time.perf_counter() - start)
     except OSError as e:
         name = errno.errorcode.get(e.errno, str(e.errno))
-        kind_ = "refused" if e.errno in (errno.ECONNREFUSED, errno.ECONNRESET) else "unreachable"
+        kind_ = "refused" if e.errno in (errno.ECONNREFUSED, errno.ECONNRESET) else \
+            "blocked" if e.errno == errno.EPERM else "unreachable"
         return Observation(kind_, error=name, local=local, elapsed=time.perf_counter() - start)
     finally:
         sock.close()
-
-
-def _read_line(sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(256)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode()

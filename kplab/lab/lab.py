@@ -178,15 +178,17 @@ class Lab:
 
     def _load_rules(self) -> None:
         t0 = time.perf_counter()
+        jobs = []
         for name, host in self.topology.hosts.items():
             where = self.plan.namespace(name)
             if host.kind == "node":
                 sets = self.ipsets_text(name)
-                if sets.strip():
+                if sets.strip():  # before the rules that reference them
                     ns.run(["ipset", "restore"], input=sets, namespace=where)
-                ns.run(["iptables-restore"], input=self.rules_text(name), namespace=where)
+                jobs.append((["iptables-restore"], self.rules_text(name), where))
             else:
-                ns.run(["iptables-restore"], input=TRACE_RULES, namespace=where)
+                jobs.append((["iptables-restore"], TRACE_RULES, where))
+        ns.run_all(jobs)
         self.built.rules = time.perf_counter() - t0
         self.positions, self.ifnames = _per_namespace(self.plan.namespaces)
 
@@ -247,13 +249,43 @@ class Lab:
 
     def traced(self, src_host: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT):
         """One real connection and the kernel's nftrace events of its first packet: (Observation, events)."""
+        if not self.up:
+            raise LabError("the lab is not up")
         self.listener.drain()  # anything left over belongs to an earlier connection
-        seen = self.connect(src_host, dst, port, protocol, timeout)
-        events = self.listener.drain()
+        events: list = []
+
+        def dropped() -> bool:
+            events.extend(self.listener.drain())
+            return any(e.verdict == "drop" for e in events)
+        seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped)
+        events.extend(self.listener.drain())
         if self.listener.lost:
             self.listener.lost = False
             raise LabError("the kernel dropped trace events (netlink buffer full): try again")
         return seen, events
+
+    def simulate(self, src_host: str, dst: str, port: int, protocol: str = "tcp"):
+        """The simulator's trace of the same connection, walked over the very network the lab was built from."""
+        from kplab.walk import run_trace
+        return run_trace(self.network, src_host, dst, port=port, protocol=protocol)
+
+    def compare(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 32):
+        """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real
+        connections, an outcome the simulator gives >= 30 % is missed with probability <= 0.7**tries."""
+        from kplab.lab.compare import judge
+        outcomes = self.simulate(src_host, dst, port, protocol).outcomes()
+        affinity = self.has_affinity()
+        seen = []
+        for _ in range(tries):
+            if affinity:
+                self.forget_affinity()
+            seen.append(self.traced(src_host, dst, port, protocol)[0])
+        return judge(f"{src_host} -> {dst}:{port}/{protocol}", outcomes, seen)
+
+    def has_affinity(self) -> bool:
+        """True when some node's rules use `-m recent` (ClientIP session affinity)."""
+        return any("-m recent" in self.network.rules(h) for h, host in self.topology.hosts.items()
+                   if host.kind == "node")
 
     def forget_affinity(self) -> None:
         """Clear every node's `-m recent` lists (kube-proxy's ClientIP session affinity), so the next connection

@@ -86,6 +86,35 @@ def run(argv: list[str], input: str | None = None, namespace: str | None = None)
     return done.stdout
 
 
+def run_all(jobs: list[tuple[list[str], str | None, str]], width: int = 8) -> None:
+    """Run (argv, input, namespace) jobs `width` at a time (each rule load is a separate short process, and
+    most of its time is spent waiting on the kernel); LabError names the first that failed."""
+    pending = list(jobs)
+    running: list[tuple[subprocess.Popen, list[str], str]] = []
+    failures = []
+    try:
+        while pending or running:
+            while pending and len(running) < width:
+                argv, text, namespace = pending.pop(0)
+                full = ["nsenter", f"--net={NETNS_DIR / namespace}", "--"] + argv
+                proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+                proc.stdin.write(text or "")
+                proc.stdin.close()
+                running.append((proc, argv, namespace))
+            proc, argv, namespace = running.pop(0)
+            err = proc.stderr.read()
+            proc.stdout.read()
+            if proc.wait(timeout=60) != 0:
+                failures.append(f"{' '.join(argv[:3])} in {namespace} failed: {err.strip()}")
+    finally:
+        for proc, _, _ in running:
+            proc.kill()
+            proc.wait()
+    if failures:
+        raise LabError(failures[0])
+
+
 def batch(lines: list[str], namespace: str | None = None, force: bool = False) -> None:
     """One `ip -batch` process for many commands (one fork instead of one per command); `force` goes on
     after a failing line."""

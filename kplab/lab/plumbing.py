@@ -66,7 +66,10 @@ def plan(topology, prefix: str) -> Plan:
         p.setup.setdefault(ns, [])
         p.links.setdefault(ns, [])
         sysctl = p.sysctls.setdefault(ns, {})
+        # icmp_ratemask 0: every ICMP error is sent (the kernel otherwise lets ~6 per peer through, then 1/s,
+        # and a test making 32 connections would see the rest time out)
         sysctl.update({"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0",
+                       "net.ipv4.icmp_ratemask": "0",
                        "net.ipv4.ip_forward": "1" if host.ip_forward else "0"})
         if host.kind == "node":
             sysctl["net.bridge.bridge-nf-call-iptables"] = "1"  # br_netfilter: bridged pod traffic sees iptables
@@ -114,7 +117,8 @@ def plan(topology, prefix: str) -> Plan:
                 lines.append(f"addr add {address} dev {iface.name}")
         for iface in host.interfaces.values():
             lines.append(f"link set {iface.name} up")
-        for route in host.routes.routes:
+        # on-link routes first: a gateway must be reachable when a route through it is added
+        for route in sorted(host.routes.routes, key=lambda r: bool(r.via or r.nexthops)):
             if route.proto == "kernel" or route.kind == "local":
                 continue  # connected routes come with the addresses
             lines.append(route_command(route))

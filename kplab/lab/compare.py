@@ -1,0 +1,128 @@
+"""Compare: the simulator's enumerated outcomes against what real connections did in the lab.
+
+Both sides are stated as a `Result`: what the client application experiences — reached (which host answered
+and which source address it saw), refused (ECONNREFUSED: a TCP reset or ICMP port unreachable), unreachable
+(an ICMP error the socket reports: EHOSTUNREACH, ENETUNREACH), blocked (the sender's own rules dropped a
+datagram on its way out: send() fails with EPERM) or timeout (nothing came back, or only an error
+the socket ignores). Source ports are left out: MASQUERADE --random-fully and the kernel's ephemeral ports
+make them differ by design.
+
+A connection agrees when every kernel result is one of the simulator's outcomes and every simulator outcome
+of probability >= `COVERAGE` was seen by the kernel (tries are chosen so a miss is vanishingly unlikely).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from kplab.walk.walker import blocked_on_the_way_out
+
+COVERAGE = Fraction(3, 10)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One outcome as the client sees it: kind, the answering host, the source IP it saw, the errno name."""
+
+    kind: str  # reached, refused, unreachable, blocked (EPERM from send()), timeout
+    server: str | None = None
+    source: str | None = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "reached":
+            return f"reached {self.server} (saw {self.source})"
+        return self.kind + (f" ({self.error})" if self.error else "")
+
+
+# What each ICMP destination-unreachable code means to a socket (icmp_err_convert in net/ipv4/icmp.c): the
+# errno and whether it is reported to a UDP or established TCP socket ("fatal"); a connecting TCP socket
+# (SYN_SENT) reports every one of them (tcp_v4_err).
+UNREACH = {0: ("ENETUNREACH", False), 1: ("EHOSTUNREACH", False), 2: ("ENOPROTOOPT", True),
+           3: ("ECONNREFUSED", True), 9: ("ECONNREFUSED", True), 10: ("EHOSTUNREACH", True),
+           13: ("EHOSTUNREACH", True)}
+
+
+def simulated(outcome) -> Result:
+    """The Result of one simulator Outcome (its trace's error walk tells a refusal from silence)."""
+    if outcome.verdict == "ACCEPT" and outcome.delivered_to:
+        return Result("reached", outcome.delivered_to, _ip(outcome.source_seen))
+    trace = getattr(outcome, "trace", None)
+    if trace is not None and blocked_on_the_way_out(trace, trace.packet.protocol):
+        return Result("blocked", error="EPERM")
+    error = getattr(trace, "reply", None) if trace is not None else None
+    if error is None or error.verdict != "ACCEPT" or error.packet_delivered is None:
+        return Result("timeout")
+    packet = error.packet_delivered
+    if packet.protocol == "tcp" and "RST" in (packet.tcp_flags or ""):
+        return Result("refused", error="ECONNREFUSED")
+    code = getattr(packet, "icmp_code", None)
+    if code not in UNREACH:
+        return Result("timeout")
+    name, fatal = UNREACH[code]
+    inner = getattr(packet, "embedded", None)
+    connecting = inner is not None and inner.protocol == "tcp"
+    if not (fatal or connecting):
+        return Result("timeout")  # a soft error: the UDP socket does not hear of it
+    return Result("refused" if name == "ECONNREFUSED" else "unreachable", error=name)
+
+
+def observed(observation) -> Result:
+    """The Result of one real connection (a kplab.lab.Observation)."""
+    if observation.kind == "reached":
+        return Result("reached", observation.server, _ip(observation.source_seen))
+    if observation.kind == "refused":
+        return Result("refused", error="ECONNREFUSED")
+    if observation.kind == "blocked":
+        return Result("blocked", error="EPERM")
+    if observation.kind == "unreachable":
+        return Result("unreachable", error=observation.error)
+    return Result("timeout")
+
+
+def _ip(address: str | None) -> str | None:
+    return address.rsplit(":", 1)[0] if address else None
+
+
+@dataclass
+class Verdict:
+    """How one connection compared: the simulator's outcomes with probabilities, what the kernel did (counts),
+    and the disagreements found (empty when they agree)."""
+
+    connection: str
+    expected: dict[Result, Fraction] = field(default_factory=dict)
+    seen: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"{self.connection}: {'agrees' if self.agrees else 'DISAGREES'}"]
+        for result, p in sorted(self.expected.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  simulator {float(p):6.1%}  kernel {self.seen.get(result, 0):>3}x  {result}")
+        for result, n in self.seen.items():
+            if result not in self.expected:
+                lines.append(f"  simulator   never  kernel {n:>3}x  {result}")
+        lines += [f"  ! {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def judge(connection: str, outcomes, observations) -> Verdict:
+    """Compare the simulator's outcomes with the kernel's observations of the same connection."""
+    verdict = Verdict(connection)
+    for o in outcomes:
+        r = simulated(o)
+        verdict.expected[r] = verdict.expected.get(r, Fraction(0)) + Fraction(o.probability)
+    verdict.seen = Counter(observed(x) for x in observations)
+    for result, n in verdict.seen.items():
+        if result not in verdict.expected:
+            verdict.problems.append(f"the kernel gave {result} ({n} of {len(observations)}), which the simulator "
+                                    "never gives")
+    for result, p in verdict.expected.items():
+        if p >= COVERAGE and not verdict.seen.get(result):
+            verdict.problems.append(f"the simulator gives {result} with {float(p):.0%}, the kernel never did in "
+                                    f"{len(observations)} tries")
+    return verdict
