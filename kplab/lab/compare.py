@@ -94,12 +94,15 @@ class Verdict:
     expected: dict[Result, Fraction] = field(default_factory=dict)
     seen: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    skipped: str = ""  # why this connection was not tried (a case the simulator does not model yet)
 
     @property
     def agrees(self) -> bool:
         return not self.problems
 
     def __str__(self) -> str:
+        if self.skipped:
+            return f"{self.connection}: skipped: {self.skipped}"
         lines = [f"{self.connection}: {'agrees' if self.agrees else 'DISAGREES'}"]
         for result, p in sorted(self.expected.items(), key=lambda kv: -kv[1]):
             lines.append(f"  simulator {float(p):6.1%}  kernel {self.seen.get(result, 0):>3}x  {result}")

@@ -19,7 +19,6 @@ from kplab.lab.namespace import inside
 
 TRACE_TOS = 0x20  # DSCP 8 (CS1): set on lab clients' packets so the TRACE rules pick only them
 TIMEOUT = 0.5  # seconds: far above a namespace round trip (~0.1 ms), below TCP's first SYN retransmit (1 s)
-DROP_GRACE = 0.03  # seconds to wait for a REJECT's error after the trace showed the drop (it takes ~0.1 ms)
 POLL_MS = 2
 KINDS = ("reached", "refused", "unreachable", "blocked", "timeout")
 
@@ -46,9 +45,9 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
             dropped=None) -> Observation:
     """Open one connection (TCP) or send one datagram (UDP) from `namespace` to dst:port and wait for the line.
 
-    `dropped`, when given, is polled while waiting: once it returns True (the kernel's trace showed the packet
-    dropped) the connection is given up as timed out after a short grace for an error to come back (a REJECT
-    also ends in a drop, after sending its error) instead of waiting the whole timeout."""
+    `dropped`, when given, is polled while waiting: once it returns "drop" (the kernel's trace showed the packet
+    dropped by a DROP rule or policy, which sends nothing back) the connection is given up as timed out at once
+    instead of waiting the whole timeout; "reject" (a REJECT, whose error is on its way) keeps waiting."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     with inside(namespace):
         sock = socket.socket(socket.AF_INET, kind)
@@ -64,13 +63,12 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
         if protocol != "tcp":
             sock.send(b"?")
         data = b""
-        drop_seen = None
         poller = select.poll()
         poller.register(sock, select.POLLIN | (select.POLLOUT if protocol == "tcp" else 0))
         connected = protocol != "tcp"
         while True:
             now = time.perf_counter()
-            if now - start > timeout or (drop_seen is not None and now - drop_seen > DROP_GRACE):
+            if now - start > timeout:
                 return Observation("timeout", local=local, elapsed=now - start)
             if poller.poll(POLL_MS):
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -87,8 +85,8 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
                 data += chunk
                 if not chunk or data.endswith(b"\n") or protocol != "tcp":
                     break
-            elif drop_seen is None and dropped is not None and dropped():
-                drop_seen = time.perf_counter()
+            elif dropped is not None and dropped() == "drop":
+                return Observation("timeout", local=local, elapsed=time.perf_counter() - start)
         host, _, seen = data.decode().strip().partition(" ")
         if not host:
             return Observation("refused", error="EOF", local=local, elapsed=time.perf_counter() - start)

@@ -36,6 +36,7 @@ TRACE_RULES = (  # raw table: trace the lab clients' packets (TOS set by connect
     f"-A OUTPUT -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
     f"-A OUTPUT -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
     "COMMIT\n")
+SINGLE_TRIES = 12  # when the simulator predicts one outcome: a kernel deviation of >= 30 % shows with p >= 0.986
 TOOLS = ("ip", "nsenter", "iptables-restore", "ipset")
 
 
@@ -95,6 +96,7 @@ class Lab:
         self.ifnames: dict[str, dict[int, str]] = {}
         self.nsids: dict[int, str] = {}  # namespace id in the underlay -> host name
         self.built = Built()
+        self._lines: dict[str, dict[tuple[str, str], list[str]]] = {}
         self.up = False
         self._lock = threading.Lock()
 
@@ -155,6 +157,32 @@ class Lab:
         self.built.counts = {"namespaces": len(self.names),
                              "nodes": sum(1 for h in self.topology.hosts.values() if h.kind == "node"),
                              "pods": sum(1 for h in self.topology.hosts.values() if h.kind == "pod")}
+
+    def rule_text(self, host: str | None, event) -> str | None:
+        """The iptables-save line of the rule an nftrace event names (None for chain ends and policies)."""
+        if host is None or event.handle is None:
+            return None
+        where = self.positions.get(host, {}).get(event.handle)
+        if where is None:
+            return None
+        table, chain, number = where
+        lines = self.rule_lines(host).get((table, chain), [])
+        return lines[number - 1] if 0 < number <= len(lines) else None
+
+    def rule_lines(self, host: str) -> dict[tuple[str, str], list[str]]:
+        """(table, chain) -> its `-A` lines, in order, as loaded into the host's namespace."""
+        cached = self._lines.get(host)
+        if cached is None:
+            host_kind = self.topology.hosts[host].kind
+            text = self.rules_text(host) if host_kind == "node" else TRACE_RULES
+            cached, table = {}, ""
+            for line in text.splitlines():
+                if line.startswith("*"):
+                    table = line[1:].strip()
+                elif line.startswith("-A "):
+                    cached.setdefault((table, line.split()[1]), []).append(line)
+            self._lines[host] = cached
+        return cached
 
     def rules_text(self, host: str) -> str:
         """The iptables-restore payload a node's namespace gets: the simulator's rules plus the raw TRACE rules."""
@@ -254,9 +282,12 @@ class Lab:
         self.listener.drain()  # anything left over belongs to an earlier connection
         events: list = []
 
-        def dropped() -> bool:
+        def dropped() -> str | None:
             events.extend(self.listener.drain())
-            return any(e.verdict == "drop" for e in events)
+            for e in events:
+                if e.verdict == "drop":
+                    return "reject" if "-j REJECT" in (self.rule_text(self.nsids.get(e.nsid), e) or "") else "drop"
+            return None
         seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped)
         events.extend(self.listener.drain())
         if self.listener.lost:
@@ -273,14 +304,33 @@ class Lab:
         """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real
         connections, an outcome the simulator gives >= 30 % is missed with probability <= 0.7**tries."""
         from kplab.lab.compare import judge
+        from kplab.lab.compare import Verdict
         outcomes = self.simulate(src_host, dst, port, protocol).outcomes()
+        deaf = self.unheard(outcomes)
+        if deaf:
+            return Verdict(f"{src_host} -> {dst}:{port}/{protocol}", skipped=deaf)
         affinity = self.has_affinity()
         seen = []
+        if len(outcomes) == 1:
+            tries = min(tries, SINGLE_TRIES)
         for _ in range(tries):
             if affinity:
                 self.forget_affinity()
             seen.append(self.traced(src_host, dst, port, protocol)[0])
         return judge(f"{src_host} -> {dst}:{port}/{protocol}", outcomes, seen)
+
+    def unheard(self, outcomes) -> str:
+        """Why these simulator outcomes cannot be checked yet: one delivers to a port where no lab server listens,
+        and the simulator does not model listening sockets (a real host answers with a reset: issue 14)."""
+        for o in outcomes:
+            packet = getattr(o.trace, "packet_delivered", None) if o.trace is not None else None
+            if o.verdict != "ACCEPT" or packet is None or o.delivered_to not in self.topology.hosts:
+                continue
+            if self.servers is not None and (o.delivered_to, packet.protocol, packet.dport) not in \
+                    self.servers.listening:
+                return (f"the simulator delivers to {o.delivered_to} {packet.protocol}/{packet.dport}, where "
+                        "nothing listens (listening sockets are not modelled yet)")
+        return ""
 
     def has_affinity(self) -> bool:
         """True when some node's rules use `-m recent` (ClientIP session affinity)."""

@@ -88,6 +88,9 @@ def plan(topology, prefix: str) -> Plan:
                 p.links[ns] += [f"link add {iface.name} type bridge"]
                 sysctl[f"net.ipv4.conf.{iface.name}.proxy_arp"] = "1"
                 sysctl[f"net.ipv4.neigh.{iface.name}.proxy_delay"] = "0"  # answer at once, not within 0.8 s
+                # the outside world the simulator models swallows packets for addresses nobody owns: keep the
+                # ARP query for them pending for an hour instead of failing after 3 s with host unreachable
+                sysctl[f"net.ipv4.neigh.{iface.name}.retrans_time_ms"] = "3600000"
                 sysctl["net.bridge.bridge-nf-call-iptables"] = "0"
             elif iface.kind in ("bridge-port", "cali"):
                 peer_host, peer_iface = iface.peer
