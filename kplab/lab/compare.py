@@ -44,24 +44,23 @@ UNREACH = {0: ("ENETUNREACH", False), 1: ("EHOSTUNREACH", False), 2: ("ENOPROTOO
            13: ("EHOSTUNREACH", True)}
 
 
-def simulated(outcome) -> Result:
-    """The Result of one simulator Outcome (its trace's error walk tells a refusal from silence)."""
-    if outcome.verdict == "ACCEPT" and outcome.delivered_to:
-        return Result("reached", outcome.delivered_to, _ip(outcome.source_seen))
-    trace = getattr(outcome, "trace", None)
-    if trace is not None and blocked_on_the_way_out(trace, trace.packet.protocol):
+def simulated(trace) -> Result:
+    """The Result of one simulator branch (a Trace; its error walk, `reply`, tells a refusal from silence)."""
+    if trace.verdict == "ACCEPT" and trace.delivered_to:
+        return Result("reached", trace.delivered_to, _ip(trace.source_seen))
+    if blocked_on_the_way_out(trace, trace.packet.protocol):
         return Result("blocked", error="EPERM")
-    error = getattr(trace, "reply", None) if trace is not None else None
+    error = trace.reply
     if error is None or error.verdict != "ACCEPT" or error.packet_delivered is None:
         return Result("timeout")
     packet = error.packet_delivered
     if packet.protocol == "tcp" and "RST" in (packet.tcp_flags or ""):
         return Result("refused", error="ECONNREFUSED")
-    code = getattr(packet, "icmp_code", None)
+    code = packet.icmp_code
     if code not in UNREACH:
         return Result("timeout")
     name, fatal = UNREACH[code]
-    inner = getattr(packet, "embedded", None)
+    inner = packet.embedded
     connecting = inner is not None and inner.protocol == "tcp"
     if not (fatal or connecting):
         return Result("timeout")  # a soft error: the UDP socket does not hear of it
@@ -113,12 +112,13 @@ class Verdict:
         return "\n".join(lines)
 
 
-def judge(connection: str, outcomes, observations) -> Verdict:
-    """Compare the simulator's outcomes with the kernel's observations of the same connection."""
+def judge(connection: str, branches, observations) -> Verdict:
+    """Compare the simulator's branches ((probability, Trace) pairs, kplab.walk.run_branches) with the kernel's
+    observations of the same connection."""
     verdict = Verdict(connection)
-    for o in outcomes:
-        r = simulated(o)
-        verdict.expected[r] = verdict.expected.get(r, Fraction(0)) + Fraction(o.probability)
+    for probability, trace in branches:
+        r = simulated(trace)
+        verdict.expected[r] = verdict.expected.get(r, Fraction(0)) + Fraction(probability)
     verdict.seen = Counter(observed(x) for x in observations)
     for result, n in verdict.seen.items():
         if result not in verdict.expected:

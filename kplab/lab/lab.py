@@ -296,39 +296,40 @@ class Lab:
         return seen, events
 
     def simulate(self, src_host: str, dst: str, port: int, protocol: str = "tcp"):
-        """The simulator's trace of the same connection, walked over the very network the lab was built from."""
-        from kplab.walk import run_trace
-        return run_trace(self.network, src_host, dst, port=port, protocol=protocol)
+        """Every branch of the simulator's walk of the same connection, over the very network the lab was built
+        from: ((probability, Trace), ...)."""
+        from kplab.walk.walker import run_branches
+        return run_branches(self.network, src_host, dst, port=port, protocol=protocol)
 
     def compare(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 32):
         """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real
         connections, an outcome the simulator gives >= 30 % is missed with probability <= 0.7**tries."""
-        from kplab.lab.compare import judge
-        from kplab.lab.compare import Verdict
-        outcomes = self.simulate(src_host, dst, port, protocol).outcomes()
-        deaf = self.unheard(outcomes)
+        from kplab.lab.compare import Verdict, judge
+        branches = self.simulate(src_host, dst, port, protocol)
+        name = f"{src_host} -> {dst}:{port}/{protocol}"
+        deaf = self.unheard(branches)
         if deaf:
-            return Verdict(f"{src_host} -> {dst}:{port}/{protocol}", skipped=deaf)
+            return Verdict(name, skipped=deaf)
         affinity = self.has_affinity()
         seen = []
-        if len(outcomes) == 1:
+        if len({(t.verdict, t.delivered_to, t.source_seen) for _, t in branches}) == 1:
             tries = min(tries, SINGLE_TRIES)
         for _ in range(tries):
             if affinity:
                 self.forget_affinity()
             seen.append(self.traced(src_host, dst, port, protocol)[0])
-        return judge(f"{src_host} -> {dst}:{port}/{protocol}", outcomes, seen)
+        return judge(name, branches, seen)
 
-    def unheard(self, outcomes) -> str:
-        """Why these simulator outcomes cannot be checked yet: one delivers to a port where no lab server listens,
+    def unheard(self, branches) -> str:
+        """Why these simulator branches cannot be checked yet: one delivers to a port where no lab server listens,
         and the simulator does not model listening sockets (a real host answers with a reset: issue 14)."""
-        for o in outcomes:
-            packet = getattr(o.trace, "packet_delivered", None) if o.trace is not None else None
-            if o.verdict != "ACCEPT" or packet is None or o.delivered_to not in self.topology.hosts:
+        for _, t in branches:
+            packet = t.packet_delivered
+            if t.verdict != "ACCEPT" or packet is None or t.delivered_to not in self.topology.hosts:
                 continue
-            if self.servers is not None and (o.delivered_to, packet.protocol, packet.dport) not in \
+            if self.servers is not None and (t.delivered_to, packet.protocol, packet.dport) not in \
                     self.servers.listening:
-                return (f"the simulator delivers to {o.delivered_to} {packet.protocol}/{packet.dport}, where "
+                return (f"the simulator delivers to {t.delivered_to} {packet.protocol}/{packet.dport}, where "
                         "nothing listens (listening sockets are not modelled yet)")
         return ""
 
