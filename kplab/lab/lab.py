@@ -61,6 +61,22 @@ def check() -> list[str]:
     return problems
 
 
+def kernel_has(kind: str) -> bool:
+    """Whether this kernel can make a `kind` link (ipip, vxlan), tried in a throwaway lab namespace."""
+    if check():
+        return False
+    name = f"{ns.run_prefix('0')}probe"
+    ns.delete([name])
+    try:
+        ns.create([name])
+        ns.batch([f"link add kpl0 type {kind}"], name)
+        return True
+    except LabError:
+        return False
+    finally:
+        ns.delete([name])
+
+
 @dataclass
 class Built:
     """Timings of the last build/teardown (seconds), for the benchmark."""
@@ -80,7 +96,12 @@ class Lab:
                  network=None, **options):
         from kplab.walk import network as simulator_network
         self.cluster = cluster
+        self.notes: list[str] = []  # where the lab (and so the simulator it is compared with) differs from asked
         self.network = network if network is not None else simulator_network(cluster, **options)
+        if self.network.topology.overlay == "ipip" and network is None and not kernel_has("ipip"):
+            self.network = simulator_network(cluster, **{**options, "overlay": None})
+            self.notes.append("this kernel has no IP-in-IP tunnels (CONFIG_NET_IPIP), so the pod network is routed "
+                              "between nodes without encapsulation (Calico's BGP mode); the simulator walks the same")
         self.topology = self.network.topology
         self.clients = tuple(clients)
         for ip in self.clients:
