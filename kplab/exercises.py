@@ -1,8 +1,9 @@
 """Predict-then-check exercises for the course notebooks.
 
 A student writes a prediction as plain text — the endpoints a Service picks and their shares, the source address the
-receiver sees, the chain that drops a packet, the nodes a packet crosses, the verdict — and a checker answers right
-or wrong. The right answer is never stored: each checker traces the packet through the same rules the notebooks show
+receiver sees, the chain that drops a packet, the nodes a packet crosses, the verdict, the hook of the DNAT, the host
+where a packet stops, a NetworkPolicy verdict, a DNS answer, a kube-proxy rule's probability, a conntrack state — and
+a checker answers right or wrong. The right answer is never stored: each checker traces the packet through the same rules the notebooks show
 (`kplab.walk.trace`, every random branch enumerated) and compares. When the prediction is wrong the result names the
 first hop where the packet and the prediction part ways, and the rule or route that decided there.
 
@@ -89,7 +90,7 @@ class Check:
 # --- the checkers ------------------------------------------------------------------------------------------------
 
 def check_endpoints(cluster, src: str, dst: str, answer: str, port: int | None = None,
-                    protocol: str = "tcp") -> Check:
+                    protocol: str = "tcp", **options) -> Check:
     """Predict where the packet can be delivered and how often: `"10.244.120.102:80 1/2, 10.244.120.103:80 1/2"`.
 
     Items are separated by commas, semicolons or new lines; each is `IP[:PORT]` with an optional share (`1/2`,
@@ -101,7 +102,7 @@ def check_endpoints(cluster, src: str, dst: str, answer: str, port: int | None =
     items, problem = _parse_endpoints(answer)
     if problem:
         return Check(question, answer, None, problem)
-    trace = _trace(cluster, src, dst, port, protocol)
+    trace = _trace(cluster, src, dst, port, protocol, **options)
     actual: dict[str, Fraction] = {}
     refused = Fraction(0)
     for o in trace.outcomes():
@@ -144,7 +145,7 @@ def check_endpoints(cluster, src: str, dst: str, answer: str, port: int | None =
 
 
 def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None = None,
-                      protocol: str = "tcp") -> Check:
+                      protocol: str = "tcp", **options) -> Check:
     """Predict the source address the receiver sees: `"192.168.49.2"` (a port may follow: `"192.168.49.2:43210"`).
 
     The truth is the `source_seen` of every delivered outcome; when outcomes differ, list them all, comma-separated.
@@ -159,7 +160,7 @@ def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None
             return Check(question, answer, None, f"I could not read {item!r} as an IPv4 address "
                                                  f"(like 192.168.49.2, optionally :PORT).")
         given.append((m["ip"], int(m["port"]) if m["port"] else None))
-    trace = _trace(cluster, src, dst, port, protocol)
+    trace = _trace(cluster, src, dst, port, protocol, **options)
     seen = sorted({o.source_seen for o in trace.outcomes() if o.verdict == "ACCEPT" and o.source_seen})
     if not seen:
         return Check(question, answer, False, f"Nothing is delivered: {_verdicts(trace)}.",
@@ -177,14 +178,14 @@ def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None
 
 
 def check_dropped_by(cluster, src: str, dst: str, answer: str, port: int | None = None,
-                     protocol: str = "tcp") -> Check:
+                     protocol: str = "tcp", **options) -> Check:
     """Predict the chain whose rule drops or rejects the packet: `"KUBE-EXTERNAL-SERVICES"` or `"filter/KUBE-SERVICES"`
     (`"none"` if you think it is delivered). The truth is the rule that set the trace's verdict."""
     question = f"Which chain stops a packet from {src} to {dst}?"
     if not answer.strip():
         return _empty(question, answer, 'a chain like "KUBE-SERVICES" or "filter/KUBE-EXTERNAL-SERVICES", or "none"')
     text = answer.strip()
-    trace = _trace(cluster, src, dst, port, protocol)
+    trace = _trace(cluster, src, dst, port, protocol, **options)
     decided = _deciding_step(trace)
     if text.upper() in NOT_DROPPED:
         if trace.verdict == "ACCEPT":
@@ -204,7 +205,7 @@ def check_dropped_by(cluster, src: str, dst: str, answer: str, port: int | None 
                      hop=hop, host=host, rule=rule)
     hop, host, step = decided
     chain, table = getattr(step, "chain", None), getattr(step, "table", None)
-    if chain and chain.upper() == m["chain"].upper() and (m["table"] is None or m["table"] == table):
+    if chain and _same_chain(chain, m["chain"]) and (m["table"] is None or m["table"] == table):
         return Check(question, answer, True, f"{trace.verdict} in {_where(step)} at hop {hop} ({host}).")
     seen_hop, seen_host, _ = _visit(trace, m["table"], m["chain"])
     hint = (f"The packet does pass {m['chain']} (hop {seen_hop}, {seen_host}), which lets it go on."
@@ -214,7 +215,8 @@ def check_dropped_by(cluster, src: str, dst: str, answer: str, port: int | None 
                  rule=step.text if step else "")
 
 
-def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = None, protocol: str = "tcp") -> Check:
+def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = None,
+                protocol: str = "tcp", **options) -> Check:
     """Predict the nodes the packet crosses, in order: `"minikube -> minikube-m02"` (commas work too; `"none"` if it
     crosses none). Where the random endpoint choice sends packets different ways, any one of the ways is right and
     the message lists the others. When wrong, the result names the first hop where the ways part."""
@@ -226,7 +228,7 @@ def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = Non
     if unknown:
         return Check(question, answer, None, f"{', '.join(map(repr, unknown))}: not a node of this cluster "
                                              f"(nodes: {', '.join(sorted(cluster.nodes))}).")
-    trace = _trace(cluster, src, dst, port, protocol)
+    trace = _trace(cluster, src, dst, port, protocol, **options)
     ways: dict[tuple[str, ...], Fraction] = {}
     for o in trace.outcomes():
         path = tuple(h for h in o.hosts if h in cluster.nodes)
@@ -242,7 +244,8 @@ def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = Non
                  hop=hop, host=host, rule=rule)
 
 
-def check_verdict(cluster, src: str, dst: str, answer: str, port: int | None = None, protocol: str = "tcp") -> Check:
+def check_verdict(cluster, src: str, dst: str, answer: str, port: int | None = None,
+                  protocol: str = "tcp", **options) -> Check:
     """Predict what happens to the packet: `"ACCEPT"` (delivered), `"DROP"` (silently lost) or `"REJECT"` (refused
     with an error). When outcomes differ the answer must be the verdict of all of them to be right."""
     question = f"What happens to a packet from {src} to {dst}?"
@@ -252,7 +255,7 @@ def check_verdict(cluster, src: str, dst: str, answer: str, port: int | None = N
     if word is None:
         return Check(question, answer, None, f"I could not read {answer.strip()!r}: write ACCEPT (delivered), "
                                              f"DROP or REJECT.")
-    trace = _trace(cluster, src, dst, port, protocol)
+    trace = _trace(cluster, src, dst, port, protocol, **options)
     verdicts: dict[str, Fraction] = {}
     for o in trace.outcomes():
         verdicts[o.verdict] = verdicts.get(o.verdict, Fraction(0)) + o.probability
@@ -264,6 +267,193 @@ def check_verdict(cluster, src: str, dst: str, answer: str, port: int | None = N
     return Check(question, answer, False, ends + (f": {trace.reason}." if trace.reason else "."),
                  hint="DROP is silent (the client times out); REJECT answers with an error at once.",
                  hop=hop, host=host, rule=step.text if step else "")
+
+
+HOOKS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+CTSTATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID")
+NO_DNAT = ("NONE", "NO", "NOWHERE", "-", "NO DNAT")
+
+
+def check_dnat(cluster, src: str, dst: str, answer: str, port: int | None = None, protocol: str = "tcp",
+               **options) -> Check:
+    """Predict the netfilter hook where the destination is rewritten (DNAT): `"PREROUTING"` or `"OUTPUT"`, or
+    `"none"` when you think no rule rewrites it (a headless Service, a pod address). The truth is the hook of the
+    trace's first DNAT step."""
+    question = f"At which hook is the destination of a packet from {src} to {dst} rewritten (DNAT)?"
+    if not answer.strip():
+        return _empty(question, answer, "a hook like PREROUTING or OUTPUT, or none")
+    word = answer.strip().upper().rstrip(".")
+    if word not in HOOKS and word not in NO_DNAT:
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write one of "
+                                             f"{', '.join(HOOKS)}, or none.")
+    trace = _trace(cluster, src, dst, port, protocol, **options)
+    hop, host, rule = _first_dnat(trace)
+    hook = None
+    if hop is not None:
+        step = next(s for s in trace.hops[hop - 1].steps if s.kind == "nat" and s.diff and s.diff.get("dst"))
+        hook = getattr(step.detail, "hook", None)
+    if hook is None:
+        if word in NO_DNAT:
+            return Check(question, answer, True, f"No rule rewrites the destination: the packet goes to "
+                                                 f"{trace.packet.dst} as sent.")
+        return Check(question, answer, False, f"No rule rewrites the destination: no rule matches "
+                                              f"{trace.packet.dst}.",
+                     hint="kube-proxy writes rules for ClusterIPs, NodePorts and external IPs only.")
+    if word == hook:
+        return Check(question, answer, True, f"DNAT in nat {hook} on {host} (hop {hop}).")
+    return Check(question, answer, False, f"The DNAT happens in nat {hook} on {host}.",
+                 hint="DNAT must come before the routing decision it changes: PREROUTING for a packet that arrives "
+                      "on an interface, OUTPUT for one a process on the host sends.", hop=hop, host=host, rule=rule)
+
+
+def check_stopped_at(cluster, src: str, dst: str, answer: str, port: int | None = None, protocol: str = "tcp",
+                     **options) -> Check:
+    """Predict the host where the packet is dropped or rejected: `"minikube-m02"` (`"none"` if you think it is
+    delivered). With several outcomes every one must stop there."""
+    question = f"On which host does a packet from {src} to {dst} stop?"
+    if not answer.strip():
+        return _empty(question, answer, 'a host name like "minikube", or none')
+    given = answer.strip()
+    trace = _trace(cluster, src, dst, port, protocol, **options)
+    hop, host, step = _deciding_step(trace)
+    if trace.verdict == "ACCEPT":
+        right = given.upper() in NOT_DROPPED
+        return Check(question, answer, right, f"Nothing stops it: delivered to {trace.delivered_to}.",
+                     hint="" if right else "Every host on the way forwards it.")
+    stops = {o.hosts[-1] for o in trace.outcomes() if o.verdict != "ACCEPT" and o.hosts}
+    if stops == {given}:
+        return Check(question, answer, True, f"{trace.verdict} on {given}: {trace.reason or _where(step)}.")
+    return Check(question, answer, False, f"It stops ({trace.verdict}) on {', '.join(sorted(stops))}.",
+                 hint="A host that must forward a packet (in on one interface, out on another) needs "
+                      "net.ipv4.ip_forward=1; the packet dies on the first host that cannot.",
+                 hop=hop, host=host, rule=step.text if step else trace.reason)
+
+
+def check_reach(cluster, src: str, dst: str, answer: str, port: int, protocol: str = "tcp") -> Check:
+    """Predict whether NetworkPolicy lets SRC open a connection to DST on PORT: `"allowed"` or `"denied"`. The truth
+    is `kplab.reach` (Kubernetes semantics: both ends, the union of the policies that select each)."""
+    from kplab.cni.reach import reach_table, table_records
+
+    question = f"May {src} open a connection to {dst} on {port}/{protocol.upper()}?"
+    if not answer.strip():
+        return _empty(question, answer, "allowed or denied")
+    word = {"ALLOWED": True, "ALLOW": True, "YES": True, "DENIED": False, "DENY": False, "NO": False,
+            "BLOCKED": False}.get(answer.strip().upper().rstrip("."))
+    if word is None:
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write allowed or denied.")
+    rows = table_records(reach_table(cluster, port=port, protocol=protocol, src=src, dst=dst, reasons=True))
+    if not rows:
+        return Check(question, answer, None, f"NetworkPolicy says nothing about {src} to {dst} (not a pod?).")
+    allowed = {bool(r["allowed"]) for r in rows}
+    reason = rows[0].get("reason") or ", ".join(rows[0].get("policies") or ()) or "no policy selects either end"
+    truth = "allowed" if allowed == {True} else "denied" if allowed == {False} else "allowed for some pods only"
+    if allowed == {word}:
+        return Check(question, answer, True, f"{truth.capitalize()}: {reason}.")
+    return Check(question, answer, False, f"{truth.capitalize()}: {reason}.",
+                 hint="A pod is isolated (per direction) once any policy selects it; then only what some policy "
+                      "allows gets through. Inside one peer the selectors are ANDed; separate peers are ORed.")
+
+
+def check_dns_count(cluster, name: str, answer: str, from_namespace: str = "default") -> Check:
+    """Predict how many A records the cluster DNS answers for NAME, asked from a pod in FROM_NAMESPACE: `"2"`."""
+    from kplab.dns import resolve
+
+    question = f"How many A records does {name} get?"
+    if not answer.strip():
+        return _empty(question, answer, "a number like 1")
+    if not answer.strip().isdigit():
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write a whole number.")
+    records = [r for r in resolve(cluster, name, from_namespace=from_namespace).records if r.type == "A"]
+    listed = ", ".join(r.value for r in records) or "none"
+    if int(answer) == len(records):
+        return Check(question, answer, True, f"{len(records)}: {listed}.")
+    return Check(question, answer, False, f"{len(records)}: {listed}.",
+                 hint="A ClusterIP Service answers with its one virtual address; a headless Service with every "
+                      "ready endpoint's own address.")
+
+
+def check_dns_type(cluster, name: str, answer: str, from_namespace: str = "default") -> Check:
+    """Predict the type of the record that answers for NAME: `"A"` or `"CNAME"`."""
+    from kplab.dns import resolve
+
+    question = f"What type of DNS record answers for {name}?"
+    if not answer.strip():
+        return _empty(question, answer, "A or CNAME")
+    word = answer.strip().upper().rstrip(".")
+    if word not in ("A", "CNAME", "SRV", "AAAA"):
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write A or CNAME.")
+    result = resolve(cluster, name, from_namespace=from_namespace)
+    records = list(result.records)
+    if not records:
+        return Check(question, answer, word == result.rcode, f"No record: {result.rcode}.")
+    first = records[0]
+    if word == first.type:
+        return Check(question, answer, True, f"{first.type} {first.value}.")
+    return Check(question, answer, False, f"{first.type} {first.value}.",
+                 hint="An ExternalName Service has no address of its own: DNS can only point at another name.")
+
+
+def check_rule_probability(cluster, node: str, service: str, answer: str) -> Check:
+    """Predict the `--probability` on the first rule of SERVICE's (first port's) KUBE-SVC chain on NODE, as a
+    fraction (`"1/3"`), a decimal or a percentage. The truth is read from the rules `kplab.rules` writes."""
+    from kplab.kubeproxy import node_ruleset_text
+    from kplab.netfilter import parse_ruleset
+
+    question = f"Which probability does the first rule of {service}'s KUBE-SVC chain on {node} carry?"
+    if not answer.strip():
+        return _empty(question, answer, "a fraction like 1/2")
+    given = _parse_share(answer.strip())
+    if given is None:
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write a fraction like 1/2, "
+                                             f"0.5 or 50%.")
+    ruleset = parse_ruleset(node_ruleset_text(cluster, node), source=f"{node} rules")
+    key = service if "/" in service.split("svc/")[-1] else "default/" + service.split("svc/")[-1]
+    nat = ruleset.tables.get("nat")
+    entry = next((r for r in (nat.chains["KUBE-SERVICES"].rules if nat else ())
+                  if (r.comment or "").split(" ")[0].split(":")[0] == key
+                  and (r.comment or "").endswith("cluster IP")), None)
+    if entry is None:
+        return Check(question, answer, None, f"{node} has no KUBE-SERVICES rule for {key} (headless, or no "
+                                             f"endpoints?).")
+    rules = nat.chains[entry.target].rules
+    split = [r for r in rules if (r.target or "").startswith("KUBE-SEP-")]
+    probs = [m.option("--probability") for m in split[0].matches if m.name == "statistic"] if split else []
+    truth = Fraction(probs[0].values[0]).limit_denominator(1000) if probs and probs[0] is not None else Fraction(1)
+    text = split[0].text() if split else ""
+    if given == truth:
+        return Check(question, answer, True, f"{truth}: {len(split)} endpoints, so the first takes 1/{len(split)}.")
+    return Check(question, answer, False, f"{truth} ({len(split)} endpoints).",
+                 hint="The rules are tried in turn: the first takes 1/n of all new connections, the next 1/(n-1) of "
+                      "the rest, and the last takes whatever is left.", rule=text)
+
+
+def check_ctstate(packets, packet: int, host: str, answer: str) -> Check:
+    """Predict the conntrack state (NEW, ESTABLISHED, RELATED, INVALID) that packet number PACKET (0 = the first)
+    of a conversation has when it enters HOST. PACKETS: the traces of the conversation in order (what
+    `Connection.handshake()` returns)."""
+    walked = list(getattr(packets, "traces", packets))
+    question = f"Which conntrack state does packet {packet} have on {host}?"
+    if not answer.strip():
+        return _empty(question, answer, "one of " + ", ".join(CTSTATES))
+    word = answer.strip().upper().rstrip(".")
+    if word not in CTSTATES:
+        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write one of "
+                                             f"{', '.join(CTSTATES)}.")
+    if not 0 <= packet < len(walked):
+        return Check(question, answer, None, f"There are packets 0 to {len(walked) - 1} only.")
+    trace = walked[packet]
+    for i, hop in enumerate(trace.hops, 1):
+        if hop.host != host:
+            continue
+        for step in hop.steps:
+            state = getattr(step.detail, "state", None) if step.kind == "conntrack" else None
+            if state in CTSTATES:
+                if state == word:
+                    return Check(question, answer, True, f"{state} on {host} ({trace.packet}).")
+                return Check(question, answer, False, f"{state} on {host} ({trace.packet}).",
+                             hint="ESTABLISHED means conntrack has seen packets in both directions; the first "
+                                  "reply already counts.", hop=i, host=host, rule=step.text)
+    return Check(question, answer, None, f"Packet {packet} ({trace.packet}) never enters {host}.")
 
 
 # --- reading answers ---------------------------------------------------------------------------------------------
@@ -327,9 +517,10 @@ def _share(value: Fraction) -> str:
 
 # --- reading the trace -------------------------------------------------------------------------------------------
 
-def _trace(cluster, src: str, dst: str, port: int | None, protocol: str):
+def _trace(cluster, src: str, dst: str, port: int | None, protocol: str, **options):
+    """Every checker's truth: the walk (options as kplab.walk.trace takes them: cni, ip_forward, rules, ...)."""
     from kplab.walk import trace
-    return trace(cluster, src, dst, port=port, protocol=protocol)
+    return trace(cluster, src, dst, port=port, protocol=protocol, **options)
 
 
 def _verdicts(trace) -> str:
@@ -368,12 +559,23 @@ def _deciding_text(trace) -> str:
     return step.text if step is not None else ""
 
 
+def _same_chain(actual: str, given: str) -> bool:
+    """`given` names `actual`, or its family: a prefix such as cali-tw, KUBE-SEP or KUBE-SVC names every chain it
+    starts (`cali-tw-cali8dd4361b130`), since those suffixes are hashes nobody types."""
+    a, g = actual.upper(), given.upper().rstrip("-")
+    return a == g or (g in CHAIN_FAMILIES and a.startswith(g + "-"))
+
+
+CHAIN_FAMILIES = ("CALI-TW", "CALI-FW", "CALI-PI", "CALI-PO", "CALI-PRI", "CALI-PRO", "KUBE-SVC", "KUBE-SVL",
+                  "KUBE-SEP", "KUBE-EXT", "KUBE-FW")
+
+
 def _visit(trace, table: str | None, chain: str) -> tuple[int | None, str | None, str]:
     """The first step in `chain` (and `table`, if given) the packet met."""
     for i, hop in enumerate(trace.hops, 1):
         for step in hop.steps:
             c = getattr(step, "chain", None)
-            if c and c.upper() == chain.upper() and (table is None or getattr(step, "table", None) == table):
+            if c and _same_chain(c, chain) and (table is None or getattr(step, "table", None) == table):
                 text = step.text if not step.text.startswith(":") else f"{c}: no rule matched, back to the caller"
                 return i, hop.host, text
     return None, None, ""

@@ -202,3 +202,97 @@ def test_answers_are_computed_not_stored(tmp_path, article, auth):
     assert x.check_endpoints(c, auth, "default/webapp", f"{only}:80 1").correct is True
     assert x.check_endpoints(c, auth, "default/webapp", ", ".join(f"{e} 1/2" for e in WEBAPP)).correct is False
     assert Fraction(1) == sum(o.probability for o in x._trace(c, auth, "default/webapp", None, "tcp").outcomes())
+
+
+# --- part 2 (notebooks 07-11): DNAT hook, stopping host, reach, DNS, rule probability, conntrack state, options ---
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_cluster(DATA / "policy")
+
+
+def _pod(cluster, prefix: str) -> str:
+    return sorted(k for k in cluster.pods if k.startswith(prefix))[0]
+
+
+def test_dnat_hook_prerouting_for_a_pod_output_for_the_node(article, auth):
+    assert x.check_dnat(article, auth, "default/webapp", "PREROUTING", port=80).correct is True
+    node = x.check_dnat(article, "minikube", "default/webapp", "prerouting", port=80)
+    assert node.correct is False and node.host == "minikube" and "OUTPUT" in node.message and "DNAT" in node.rule
+    assert x.check_dnat(article, "minikube", "default/webapp", "OUTPUT", port=80).correct is True
+    assert x.check_dnat(article, auth, "default/webapp", "none", port=80).correct is False
+    assert x.check_dnat(article, auth, "default/webapp", "sideways", port=80).correct is None
+    assert x.check_dnat(article, auth, "default/webapp", "", port=80).correct is None
+
+
+def test_no_dnat_to_a_headless_service():
+    headless = load_cluster(DATA / "headless")
+    db0 = "default/db-0"
+    assert x.check_dnat(headless, db0, "webapp-hs", "none", port=80).correct is True
+    wrong = x.check_dnat(headless, db0, "webapp-hs", "PREROUTING", port=80)
+    assert wrong.correct is False and "no rule" in wrong.message.lower()
+
+
+def test_stopped_at_the_node_that_must_forward(article, auth):
+    off = {"ip_forward": {"minikube-m02": False}}
+    right = x.check_stopped_at(article, auth, "default/webapp", "minikube-m02", port=80, **off)
+    assert right.correct is True
+    wrong = x.check_stopped_at(article, auth, "default/webapp", "minikube", port=80, **off)
+    assert wrong.correct is False and "minikube-m02" in wrong.message
+    assert x.check_stopped_at(article, auth, "default/webapp", "none", port=80).correct is True
+    assert x.check_stopped_at(article, auth, "default/webapp", "minikube", port=80).correct is False
+
+
+def test_reach_one_dash_and_the_article_policy(policy):
+    backend, frontend, db = _pod(policy, "default/backend-"), _pod(policy, "default/frontend-"), _pod(policy, "default/db-")
+    assert x.check_reach(policy, backend, db, "allowed", 5432).correct is True
+    wrong = x.check_reach(policy, frontend, db, "allowed", 5432)
+    assert wrong.correct is False and "allow-db-access" in wrong.message
+    assert x.check_reach(policy, frontend, db, "maybe", 5432).correct is None
+    with_or = load_cluster(DATA / "policy", DATA / "policy-lessons" / "ops.yaml", DATA / "policy-lessons" / "scrape-or.yaml")
+    debug = _pod(with_or, "ops/debug-")
+    assert x.check_reach(with_or, debug, _pod(with_or, "default/db-"), "allowed", 5432).correct is True
+    with_and = load_cluster(DATA / "policy", DATA / "policy-lessons" / "ops.yaml", DATA / "policy-lessons" / "scrape-and.yaml")
+    assert x.check_reach(with_and, _pod(with_and, "ops/debug-"), _pod(with_and, "default/db-"), "denied", 5432).correct
+
+
+def test_dropped_by_a_chain_family_under_calico(policy):
+    frontend, db = _pod(policy, "default/frontend-"), _pod(policy, "default/db-")
+    assert x.check_dropped_by(policy, frontend, db, "cali-tw", port=5432, cni="calico").correct is True
+    assert x.check_dropped_by(policy, frontend, db, "cali-fw", port=5432, cni="calico").correct is False
+    assert x.check_dropped_by(policy, frontend, db, "cali", port=5432, cni="calico").correct is False  # not a family
+    assert x.check_verdict(policy, frontend, db, "delivered", port=5432, cni="bridge").correct is True
+
+
+def test_dns_count_and_type():
+    headless = load_cluster(DATA / "headless")
+    assert x.check_dns_count(headless, "webapp-hs", "2").correct is True
+    assert x.check_dns_count(headless, "webapp", "1").correct is True
+    assert x.check_dns_count(headless, "webapp-hs", "1").correct is False
+    assert x.check_dns_count(headless, "webapp-hs", "two").correct is None
+    assert x.check_dns_type(headless, "payments", "cname").correct is True
+    wrong = x.check_dns_type(headless, "payments", "A")
+    assert wrong.correct is False and "api.payments.example.com" in wrong.message
+    assert x.check_dns_type(headless, "payments", "MX").correct is None
+
+
+def test_rule_probability_before_and_after_a_third_endpoint(article):
+    assert x.check_rule_probability(article, "minikube", "svc/webapp", "1/2").correct is True
+    assert x.check_rule_probability(article, "minikube", "webapp", "50%").correct is True
+    wrong = x.check_rule_probability(article, "minikube", "svc/webapp", "1/3")
+    assert wrong.correct is False and "--probability 0.5" in wrong.rule
+    scaled = load_cluster(DATA / "article", DATA / "kube-proxy" / "extra-webapp-pod.yaml")
+    assert x.check_rule_probability(scaled, "minikube", "svc/webapp", "1/3").correct is True
+    assert x.check_rule_probability(scaled, "minikube", "svc/webapp", "half").correct is None
+
+
+def test_ctstate_over_a_whole_connection(article, auth):
+    from kplab.walk import Connection, network
+
+    packets = Connection(network(article), auth, "default/webapp", port=80).handshake()
+    assert x.check_ctstate(packets, 0, "minikube", "NEW").correct is True
+    assert x.check_ctstate(packets, 1, "minikube", "established").correct is True
+    wrong = x.check_ctstate(packets, 1, "minikube", "NEW")
+    assert wrong.correct is False and wrong.host == "minikube" and "ESTABLISHED" in wrong.message
+    assert x.check_ctstate(packets, 1, "minikube", "open").correct is None
+    assert x.check_ctstate(packets, 99, "minikube", "NEW").correct is None
