@@ -37,7 +37,7 @@ git-filter:
 lab: install
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True \
 		--ContentsManager.pre_save_hook=kplab.notebook.strip_on_save \
-		--ServerApp.root_dir=notebooks notebooks/00-welcome.ipynb
+		--ServerApp.root_dir=notebooks notebooks/01-welcome.ipynb
 
 test: install-test
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n auto tests --nbmake notebooks/

@@ -4,7 +4,7 @@ A student writes a prediction as plain text — the endpoints a Service picks an
 receiver sees, the chain that drops a packet, the nodes a packet crosses, the verdict, the hook of the DNAT, the host
 where a packet stops, a NetworkPolicy verdict, a DNS answer, a kube-proxy rule's probability, a conntrack state — and
 a checker answers right or wrong. The right answer is never stored: each checker traces the packet through the same rules the notebooks show
-(`kplab.walk.trace`, every random branch enumerated) and compares. When the prediction is wrong the result names the
+(`kplab.trace`, the front door, every random branch enumerated) and compares. When the prediction is wrong the result names the
 first hop where the packet and the prediction part ways, and the rule or route that decided there.
 
 Student text is parsed with small regular grammars and never evaluated; an answer that cannot be read gives a
@@ -150,7 +150,7 @@ def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None
 
     The truth is the `source_seen` of every delivered outcome; when outcomes differ, list them all, comma-separated.
     When wrong, the result points at the hop where the packet's source stopped being (or never was) the prediction."""
-    question = f"Which source address does {dst} see when {src} connects?"
+    question = f"Which source address does the receiver see when {src} connects to {dst}?"
     if not answer.strip():
         return _empty(question, answer, 'an address like "10.244.0.3" or "192.168.49.2"')
     given = []
@@ -518,9 +518,10 @@ def _share(value: Fraction) -> str:
 # --- reading the trace -------------------------------------------------------------------------------------------
 
 def _trace(cluster, src: str, dst: str, port: int | None, protocol: str, **options):
-    """Every checker's truth: the walk (options as kplab.walk.trace takes them: cni, ip_forward, rules, ...)."""
-    from kplab.walk import trace
-    return trace(cluster, src, dst, port=port, protocol=protocol, **options)
+    """Every checker's truth: the walk through the front door, so names read as in the notebooks (`deploy/auth`,
+    `svc/webapp`); options as kplab.trace takes them (cni, ip_forward, rules, layout, ...)."""
+    import kplab
+    return kplab.trace(cluster, src, dst, port=port, protocol=protocol, **options)
 
 
 def _verdicts(trace) -> str:

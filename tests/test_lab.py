@@ -94,7 +94,7 @@ def test_make_lab_serves_on_loopback_with_no_news_prompt(tmp_path: Path):
         assert [r["hostname"] for r in runtime] == ["127.0.0.1"]
         assert Path(runtime[0]["root_dir"]) == ROOT / "notebooks"
         opened = next((tmp_path / "runtime").glob("jpserver-file-to-run-*-open.html")).read_text()
-        assert f"127.0.0.1:{port}/lab/tree/00-welcome.ipynb" in opened
+        assert f"127.0.0.1:{port}/lab/tree/01-welcome.ipynb" in opened
     finally:
         server.terminate()
         try:
