@@ -26,7 +26,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def _make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=300)
 
 
 def _lab_command() -> list[str]:
@@ -115,7 +115,7 @@ def test_lab_opens_the_welcome_notebook():
 # --- git: running and saving the notebooks leaves no noise ---------------------------------------------------------
 
 def _git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
     return done.stdout
 
