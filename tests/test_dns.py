@@ -71,7 +71,7 @@ def test_srv_records(cluster):
 
 
 def test_external_name_cname(write_cluster):
-    c = write_cluster("kind: Service\nmetadata: {name: db, namespace: shop}\n"
+    c = write_cluster("apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\n"
                       "spec: {type: ExternalName, externalName: db.example.com}\n")
     a = resolve(c, "db", from_namespace="shop")
     assert [(r.type, r.value) for r in a.records] == [("CNAME", "db.example.com.")]
@@ -91,8 +91,8 @@ def test_nxdomain_is_an_answer_and_outside_names_are_forwarded(cluster):
 
 
 def test_custom_domain(write_cluster):
-    c = write_cluster("kind: ClusterConfiguration\nnetworking: {dnsDomain: k8s.test}\n---\n"
-                      "kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n")
+    c = write_cluster("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking: {dnsDomain: k8s.test}\n---\n"
+                      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n")
     assert resolve(c, "web").name == "web.default.svc.k8s.test"
     assert resolve(c, "web.default.svc.cluster.local").rcode == "FORWARDED"
     assert isinstance(c.settings, ClusterSettings)

@@ -34,7 +34,10 @@ def _pyproject() -> dict[str, str]:
 def _environment() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
-    return {_name(d.replace("=", "==", 1) if re.match(r"^[\w.-]+=[^=]", d) else d): d for d in conda
+    # packages conda-forge lacks (or names otherwise) come from PyPI in the pip section
+    pip = [d for section in env["dependencies"] if isinstance(section, dict) for d in section.get("pip", [])
+           if not d.startswith("-")]
+    return {_name(d.replace("=", "==", 1) if re.match(r"^[\w.-]+=[^=]", d) else d): d for d in conda + pip
             if _name(d) not in ("python", "pip")}
 
 

@@ -12,7 +12,6 @@ in a bridge CNI) and the broadcast address.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 
 from kplab.k8s.apistatus import internal_error
 from kplab.k8s.node import Node, NodeAddress
@@ -100,13 +99,20 @@ class _Range:
     def __init__(self, first: int, last: int, band: int):
         self.first, self.last, self.band = first, last, band
         self.used: set[int] = set()
+        self.scanned = 0  # values of the allocation order known taken: each next_free goes on from there
 
     def contains(self, value: int) -> bool:
         return self.first <= value <= self.last
 
     def next_free(self) -> int | None:
-        for value in itertools.chain(range(self.first + self.band, self.last + 1),
-                                     range(self.first, self.first + self.band)):
+        """The lowest free value above the band, then in the band. Linear over all calls: values are only taken,
+        never given back, so the ones already passed stay taken and the search goes on from where it stopped."""
+        above = max(0, self.last - self.first - self.band + 1)
+        total = self.last - self.first + 1
+        while self.scanned < total:
+            i = self.scanned
+            value = self.first + self.band + i if i < above else self.first + (i - above)
+            self.scanned += 1
             if value not in self.used:
                 self.used.add(value)
                 return value

@@ -9,6 +9,7 @@ its *.yaml, *.yml and *.json files in name order, not descending into sub-folder
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,6 +17,8 @@ from typing import Any, Iterator
 import yaml
 
 from kplab.errors import KplabError
+from kplab.k8s import schema
+from kplab.k8s.schema import short
 from kplab.k8s.endpointslice import MIRRORING_CONTROLLER, Endpoint, EndpointPort, EndpointSlice
 from kplab.k8s.apistatus import field_required, invalid
 from kplab.k8s.namespace import Namespace
@@ -55,8 +58,8 @@ def load_cluster(*paths: str | Path):
 def load_cluster_text(text: str, source: str = "<yaml>"):
     """The same as load_cluster, for manifests given as YAML text (errors name `source` and the line)."""
     m = Manifests()
-    for obj, line in _documents_text(text, source):
-        _add(m, obj, f"{source}:{line}")
+    for obj, line, node in _documents_text(text, source):
+        _add(m, obj, f"{source}:{line}", node)
     _warn_skipped(m)
     return _cluster(m)
 
@@ -70,17 +73,30 @@ def _cluster(m: Manifests):
                                 warnings=m.warnings)
 
 
+MAX_FILE_BYTES = 64 << 20  # larger than any cluster's `kubectl get all -A -o yaml`; etcd holds 1.5 MiB per object
+MAX_ALIAS_NODES = 1_000_000  # nodes YAML aliases may add; go-yaml (kubectl) refuses "excessive aliasing" likewise
+MAX_DEPTH = 200  # nesting; Kubernetes objects go about 20 deep
+
+
 def manifest_files(*paths: str | Path) -> list[Path]:
+    """The files to read, as `kubectl apply -f` picks them: a folder's *.yaml, *.yml and *.json (not descending),
+    and any other path as a file — a pipe (`<(...)`), a FIFO or /dev/null too."""
     if not paths:
         raise KplabError("no manifest given: pass one or more files or folders")
     files: list[Path] = []
     for p in map(Path, paths):
+        if str(p) == "":
+            raise KplabError('error: the path "" does not exist')
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES)
+            try:
+                entries = sorted(p.iterdir())
+            except OSError as e:
+                raise KplabError(f'error: cannot list folder "{p}": {e.strerror or e}') from None
+            found = [f for f in entries if f.suffix in SUFFIXES and f.is_file()]
             if not found:
                 raise KplabError(f'error: no objects passed to apply: folder "{p}" holds no .yaml, .yml or .json file')
             files.extend(found)
-        elif p.is_file():
+        elif os.path.lexists(p) and p.exists():
             files.append(p)
         else:
             raise KplabError(f'error: the path "{p}" does not exist')
@@ -90,8 +106,8 @@ def manifest_files(*paths: str | Path) -> list[Path]:
 def read_manifests(*paths: str | Path) -> Manifests:
     m = Manifests()
     for path in manifest_files(*paths):
-        for obj, line in documents(path):
-            _add(m, obj, f"{path}:{line}")
+        for obj, line, node in documents(path):
+            _add(m, obj, f"{path}:{line}", node)
     _warn_skipped(m)
     return m
 
@@ -102,41 +118,178 @@ def _warn_skipped(m: Manifests) -> None:
         m.warnings.insert(0, f"skipped objects of kinds kplab does not model: {kinds}")
 
 
-def documents(path: Path) -> Iterator[tuple[Any, int]]:
-    """Each YAML document of the file with its first line; `kind: List` items come out one by one."""
+def read_text(path: Path, limit: int = MAX_FILE_BYTES, what: str = "manifest") -> str:
+    """A file's text, read in chunks so an endless or huge source (/dev/zero, a pipe) stops at `limit` bytes, and
+    binary data (a NUL byte, bytes that are not UTF-8) is refused at its line."""
+    chunks: list[bytes] = []
+    size = 0
+    lines = 0
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise KplabError(f"{path}: cannot read: {e}") from None
-    return _documents_text(text, str(path))
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                nul = chunk.find(b"\0")
+                if nul >= 0:
+                    at = lines + chunk.count(b"\n", 0, nul) + 1
+                    raise KplabError(f"{path}:{at}: not text (a NUL byte): not a {what}")
+                size += len(chunk)
+                if size > limit:
+                    raise KplabError(f"{path}: larger than {limit >> 20} MiB: not a {what} kplab reads (a real one "
+                                     "is far smaller)")
+                lines += chunk.count(b"\n")
+                chunks.append(chunk)
+    except OSError as e:
+        raise KplabError(f"{path}: cannot read: {e.strerror or e}") from None
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = data.count(b"\n", 0, e.start) + 1
+        raise KplabError(f"{path}:{at}: not UTF-8 text: not a {what}") from None
 
 
-def _documents_text(text: str, path: str) -> Iterator[tuple[Any, int]]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: same result, faster
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: same result, faster
+    """YAML as Kubernetes reads it (sigs.k8s.io/yaml: YAML -> JSON): timestamps stay text, mapping keys become
+    strings, !!set is a mapping, !!omap/!!pairs a list of one-key mappings, !!binary its base64 text."""
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
+
+
+def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode):
+    data: dict[str, Any] = {}
+    yield data
+    value = loader.construct_mapping(node)
+    data.update((k if isinstance(k, str) else _json_key(k), v) for k, v in value.items())
+
+
+def _construct_set(loader: yaml.SafeLoader, node: yaml.MappingNode):
+    data: dict[str, Any] = {}
+    yield data
+    data.update((_json_key(k), None) for k in loader.construct_mapping(node))
+
+
+def _construct_pairs(loader: yaml.SafeLoader, node: yaml.Node):
+    items: list[Any] = []
+    yield items
+    items.extend(loader.construct_sequence(node, deep=True))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:set", _construct_set)
+_Loader.add_constructor("tag:yaml.org,2002:omap", _construct_pairs)
+_Loader.add_constructor("tag:yaml.org,2002:pairs", _construct_pairs)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: str(node.value))
+_Loader.add_constructor("tag:yaml.org,2002:binary", lambda loader, node: "".join(str(node.value).split()))
+
+
+def _check_size(node: yaml.Node, where: str) -> None:
+    """Refuse a document whose aliases expand past MAX_ALIAS_NODES nodes (a "billion laughs" bomb), that refers
+    to itself, or that nests deeper than MAX_DEPTH — before anything expands it. Iterative, linear in the nodes."""
+    expanded: dict[int, int] = {}  # id(node) -> nodes it stands for, aliases expanded
+    distinct = 0
+    stack: list[tuple[yaml.Node, int, bool]] = [(node, 1, False)]
+    open_: set[int] = set()
+    while stack:
+        n, depth, done = stack.pop()
+        key = id(n)
+        if done:
+            open_.discard(key)
+            children = _children(n)
+            expanded[key] = 1 + sum(expanded[id(c)] for c in children)
+            continue
+        if key in expanded:
+            continue
+        if key in open_:
+            raise KplabError(f"{where}: YAML alias refers to the node that holds it (recursive): not JSON")
+        if depth > MAX_DEPTH:
+            raise KplabError(f"{where}: nested more than {MAX_DEPTH} levels deep: not a Kubernetes object")
+        distinct += 1
+        open_.add(key)
+        stack.append((n, depth, True))
+        for c in _children(n):
+            if id(c) not in expanded:
+                stack.append((c, depth + 1, False))
+    if expanded[id(node)] - distinct > MAX_ALIAS_NODES:
+        raise KplabError(f"{where}: document contains excessive aliasing: its YAML aliases expand to "
+                         f"{expanded[id(node)]:,} values (kplab, like kubectl, refuses such a document)")
+
+
+def _children(n: yaml.Node) -> list[yaml.Node]:
+    if isinstance(n, yaml.SequenceNode):
+        return n.value
+    if isinstance(n, yaml.MappingNode):
+        return [x for pair in n.value for x in pair]
+    return []
+
+
+def documents(path: Path) -> Iterator[tuple[Any, int, yaml.Node]]:
+    """Each YAML document of the file with its first line and its YAML node; `kind: List` items come out one by
+    one."""
+    return _documents_text(read_text(path), str(path))
+
+
+def _documents_text(text: str, path: str) -> Iterator[tuple[Any, int, yaml.Node]]:
+    anchors = "&" in text  # without an anchor there is no alias to expand (and nesting is bounded by the text)
+    loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
+            line = node.start_mark.line + 1
+            if anchors:
+                _check_size(node, f"{path}:{line}")
             data = loader.construct_document(node)
             if data is None:
                 continue
-            line = node.start_mark.line + 1
-            if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") and "items" in data:
+            if isinstance(data, dict) and data.get("kind") == "List" or (
+                    isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"].endswith("List")
+                    and isinstance(data.get("items"), list)):
+                schema.check(data, f"{path}:{line}")
                 items_node = _child(node, "items")
                 for i, item in enumerate(data.get("items") or []):
-                    item_line = items_node.value[i].start_mark.line + 1 if items_node is not None else line
-                    yield item, item_line
+                    item_node = items_node.value[i] if isinstance(items_node, yaml.SequenceNode) else node
+                    yield item, item_node.start_mark.line + 1, item_node
             else:
-                yield data, line
+                yield data, line, node
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(e, "problem", None) or str(e)
         context = getattr(e, "context", None)
         raise KplabError(f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from None
+    except RecursionError:
+        raise KplabError(f"{path}: YAML nested too deeply: not a Kubernetes object") from None
     finally:
         loader.dispose()
+
+
+def _line(node: yaml.Node, keys: tuple[Any, ...]) -> int | None:
+    """The line of the field at `keys` under `node` (of its key, for a mapping entry), or None."""
+    at = node
+    line = None
+    for k in keys:
+        if isinstance(at, yaml.MappingNode):
+            for kn, vn in at.value:
+                if isinstance(kn, yaml.ScalarNode) and kn.value == str(k):
+                    line, at = kn.start_mark.line + 1, vn
+                    break
+            else:
+                return line
+        elif isinstance(at, yaml.SequenceNode) and isinstance(k, int) and 0 <= k < len(at.value):
+            at = at.value[k]
+            line = at.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 def _child(node: yaml.Node, key: str) -> yaml.Node | None:
@@ -152,31 +305,37 @@ def _labels(meta: dict) -> dict[str, str]:
 
 
 def _int(value: Any, where: str, what: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # YAML 80.0 is JSON 80: the API server reads it as 80
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit():
         raise KplabError(f"{where}: {what}: {value!r} is not a number")
     return int(value)
 
 
-def _add(m: Manifests, obj: Any, where: str) -> None:
+def _add(m: Manifests, obj: Any, where: str, node: yaml.Node | None = None) -> None:
     if not isinstance(obj, dict):
         raise KplabError(f"{where}: error validating data: expected a Kubernetes object (a mapping), "
                          f"got {type(obj).__name__}")
-    kind = obj.get("kind")
-    if not kind:
-        raise KplabError(f"{where}: error validating data: kind not set")
+    taken = schema.check(obj, where, (lambda keys: _line(node, keys)) if node is not None else None)
+    kind = obj["kind"]
+    if taken == "custom":
+        m.skipped[kind] = m.skipped.get(kind, 0) + 1
+        return
     meta = obj.get("metadata") or {}
-    name = str(meta.get("name") or "")
-    namespace = str(meta.get("namespace") or "default")
+    name = meta.get("name") or ""
+    namespace = meta.get("namespace") or "default"
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    needs_name = kind not in ("ClusterConfiguration", "KubeProxyConfiguration", "InitConfiguration",
-                              "JoinConfiguration", "KubeletConfiguration")
-    if needs_name and not name and kind in _READERS:
+    if taken == "config":
+        for section in ("networking", "apiServer", "controllerManager", "iptables"):
+            if obj.get(section) is not None and not isinstance(obj[section], dict):
+                raise KplabError(f"{where}: {kind}: {section}: expected a mapping, got {short(obj[section])}")
+    elif not name and kind in _READERS:
         raise invalid(kind, "", [field_required("metadata.name", "name or generateName is required")], where)
     reader = _READERS.get(kind)
     if reader is None:
-        if kind in ("InitConfiguration", "JoinConfiguration", "KubeletConfiguration"):
-            return  # kubeadm's other documents: nothing kplab models
+        if taken == "config":
+            return  # kubeadm's and the kubelet's other documents: nothing kplab models
         m.skipped[kind] = m.skipped.get(kind, 0) + 1
         return
     reader(m, obj, meta, name, namespace, spec, status, where)
@@ -188,7 +347,7 @@ def _namespace(m, obj, meta, name, namespace, spec, status, where) -> None:
 
 def _node(m, obj, meta, name, namespace, spec, status, where) -> None:
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **_labels(meta)}
-    addresses = [NodeAddress(str(a.get("type")), str(a.get("address"))) for a in status.get("addresses") or []]
+    addresses = [NodeAddress(a.get("type") or "", a.get("address") or "") for a in status.get("addresses") or []]
     cidr = spec.get("podCIDR") or (spec.get("podCIDRs") or [None])[0]
     ready = True
     for cond in status.get("conditions") or []:
@@ -213,9 +372,9 @@ def _service(m, obj, meta, name, namespace, spec, status, where) -> None:
             raise KplabError(f"{where}: {what}: expected a mapping")
         port = _int(p.get("port", 0), where, f"{what}.port")
         target = p.get("targetPort")
-        if target is None or target == "":
+        if target is None or target == "" or target == 0:
             target = port  # the API server defaults targetPort to port
-        elif isinstance(target, int) and not isinstance(target, bool):
+        elif isinstance(target, (int, float)) and not isinstance(target, bool):
             target = int(target)
         else:
             target = str(target)
@@ -223,7 +382,7 @@ def _service(m, obj, meta, name, namespace, spec, status, where) -> None:
                                  target_port=target,
                                  node_port=_int(p.get("nodePort") or 0, where, f"{what}.nodePort")))
     selector = spec.get("selector")
-    selector = {str(k): str(v) for k, v in selector.items()} if selector else None
+    selector = {str(k): "" if v is None else v for k, v in selector.items()} if selector else None
     etp = spec.get("externalTrafficPolicy") or None
     if etp is None and svc_type in ("NodePort", "LoadBalancer"):
         etp = "Cluster"
@@ -241,10 +400,10 @@ def _service(m, obj, meta, name, namespace, spec, status, where) -> None:
         namespace=namespace, name=name, type=svc_type,
         cluster_ip=str(cluster_ip) if cluster_ip is not None else None,
         ports=ports, selector=selector, external_traffic_policy=etp, internal_traffic_policy=itp,
-        external_ips=[str(x) for x in spec.get("externalIPs") or []],
+        external_ips=[x for x in spec.get("externalIPs") or [] if x is not None],
         external_name=spec.get("externalName") or None,
         session_affinity=affinity, session_affinity_timeout=int(timeout) if timeout is not None else None,
-        load_balancer_source_ranges=[str(x) for x in spec.get("loadBalancerSourceRanges") or []],
+        load_balancer_source_ranges=[x for x in spec.get("loadBalancerSourceRanges") or [] if x is not None],
         load_balancer_ingress=ingress,
         health_check_node_port=_int(spec.get("healthCheckNodePort") or 0, where,
                                     f'Service "{name}" spec.healthCheckNodePort'),
@@ -261,13 +420,13 @@ def _endpointslice(m, obj, meta, name, namespace, spec, status, where) -> None:
         cond = ep.get("conditions") or {}
         ref = ep.get("targetRef") or {}
         endpoints.append(Endpoint(
-            addresses=[str(a) for a in ep.get("addresses") or []],
+            addresses=[a for a in ep.get("addresses") or [] if a is not None],
             ready=cond.get("ready"), serving=cond.get("serving"), terminating=cond.get("terminating"),
             node_name=ep.get("nodeName"),
             target_ref=f"{ref.get('namespace') or namespace}/{ref['name']}" if ref.get("name") else None,
             hostname=ep.get("hostname")))
-    ports = [EndpointPort(port=p.get("port"), protocol=str(p.get("protocol") or "TCP"), name=str(p.get("name") or ""))
-             for p in obj.get("ports") or []]
+    ports = [EndpointPort(port=None if p.get("port") is None else int(p["port"]), protocol=p.get("protocol") or "TCP",
+                          name=p.get("name") or "") for p in obj.get("ports") or []]
     m.endpointslices.append(EndpointSlice(
         namespace=namespace, name=name, service_name=labels.get("kubernetes.io/service-name", ""),
         address_type=str(obj.get("addressType") or ""), endpoints=endpoints, ports=ports,
@@ -286,13 +445,13 @@ def _endpoints(m, obj, meta, name, namespace, spec, status, where) -> None:
         for addrs, is_ready in ((ready, True), (not_ready, False)):
             for a in addrs:
                 ref = a.get("targetRef") or {}
-                endpoints.append(Endpoint(addresses=[str(a.get("ip"))], ready=is_ready, serving=is_ready,
+                endpoints.append(Endpoint(addresses=[a.get("ip") or ""], ready=is_ready, serving=is_ready,
                                           terminating=False, node_name=a.get("nodeName"),
                                           target_ref=f"{ref.get('namespace') or namespace}/{ref['name']}"
                                           if ref.get("name") else None, hostname=a.get("hostname")))
         family = "IPv6" if ":" in str(endpoints[0].addresses[0]) else "IPv4"
-        ports = [EndpointPort(port=p.get("port"), protocol=str(p.get("protocol") or "TCP"),
-                              name=str(p.get("name") or "")) for p in subset.get("ports") or []]
+        ports = [EndpointPort(port=None if p.get("port") is None else int(p["port"]), protocol=p.get("protocol") or "TCP",
+                              name=p.get("name") or "") for p in subset.get("ports") or []]
         m.endpointslices.append(EndpointSlice(
             namespace=namespace, name=f"{name[:57]}-{random_suffix(f'{namespace}/{name}#mirror#{i}')}",
             service_name=name, address_type=family, endpoints=endpoints, ports=ports,

@@ -41,6 +41,8 @@ def validate_node(node: Node) -> None:
                 errs.append(field_invalid(f"status.addresses[{i}].address", a.address, "must be a valid IP address"))
     if node.pod_cidr:
         try:
+            if "/" not in node.pod_cidr:  # Go's net.ParseCIDR needs the prefix length
+                raise ValueError(node.pod_cidr)
             ipaddress.ip_network(node.pod_cidr, strict=False)
         except ValueError:
             errs.append(field_invalid("spec.podCIDRs[0]", node.pod_cidr,

@@ -72,11 +72,11 @@ def pod_from_manifest(namespace: str, metadata: dict, spec: dict, status: dict |
     return Pod(
         namespace=namespace,
         name=name,
-        labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
+        labels={str(k): "" if v is None else str(v) for k, v in (metadata.get("labels") or {}).items()},
         node_name=spec.get("nodeName") or None,
         ip=status.get("podIP") or None,
         ports=parse_container_ports(spec, f"{source or 'pod'}: Pod {name!r}"),
-        node_selector={str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()},
+        node_selector={str(k): "" if v is None else str(v) for k, v in (spec.get("nodeSelector") or {}).items()},
         ready=ready,
         terminating=bool(metadata.get("deletionTimestamp")),
         host_network=bool(spec.get("hostNetwork")),

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kplab.errors import KplabError
 from kplab.k8s.apistatus import field_invalid, field_required, invalid
 from kplab.k8s.labelselector import Selector, map_matches, parse_selector
 from kplab.k8s.node import Node
@@ -28,6 +29,7 @@ from kplab.k8s.pod import Pod, pod_from_manifest
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand: no vowels, no 0/1/3
 MAX_GENERATED_NAME_PREFIX = 58  # 63 - 5 random characters
+MAX_PODS = 150_000  # the Kubernetes scalability thresholds: at most 150,000 pods in a cluster
 KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 API_KIND = {k: f"{k}.apps" for k in KINDS}
 
@@ -94,7 +96,8 @@ class Workload:
 
     @property
     def template_labels(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in ((self.template.get("metadata") or {}).get("labels") or {}).items()}
+        return {str(k): "" if v is None else str(v)
+                for k, v in ((self.template.get("metadata") or {}).get("labels") or {}).items()}
 
 
 def validate_workload(w: Workload) -> None:
@@ -141,11 +144,22 @@ def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Nod
     """The Pods each workload's controller creates on top of `pods` (given ones); returns only the new ones."""
     deployments = {w.key for w in workloads if w.kind == "Deployment"}
     taken = {p.key for p in pods}
+    names: dict[str, set[str]] = {}  # namespace -> pod names taken there (kept, not rebuilt per pod)
+    for p in pods:
+        names.setdefault(p.namespace, set()).add(p.name)
     all_pods = list(pods)
     created: list[Pod] = []
 
+    def too_many(w: Workload) -> KplabError:
+        return invalid(API_KIND.get(w.kind, w.kind), w.name, [field_invalid(
+            "spec.replicas", w.replicas, f"kplab models at most {MAX_PODS:,} pods in a cluster (the pod count "
+            "Kubernetes is tested to; 110 a node): this workload would make more")], w.source)
+
     def add(pod: Pod) -> None:
+        if len(all_pods) >= MAX_PODS:
+            raise too_many(w)
         taken.add(pod.key)
+        names.setdefault(pod.namespace, set()).add(pod.name)
         all_pods.append(pod)
         created.append(pod)
 
@@ -154,6 +168,8 @@ def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Nod
                 and f"{w.namespace}/{w.owner.split('/', 1)[1]}" in deployments:
             continue  # its Deployment accounts for the pods
         have = _existing(w, all_pods)
+        if w.kind != "DaemonSet" and w.replicas - len(have) > MAX_PODS - len(all_pods):
+            raise too_many(w)
         if w.kind in ("Deployment", "ReplicaSet"):
             if w.kind == "Deployment":
                 h = pod_template_hash(w.template)
@@ -161,8 +177,7 @@ def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Nod
             else:
                 prefix, extra, owner = f"{w.name}-", {}, f"ReplicaSet/{w.name}"
             for i in range(len(have), w.replicas):
-                name = generated_name(prefix, f"{w.namespace}/{prefix}{i}", {k.split("/", 1)[1] for k in taken
-                                                                             if k.startswith(w.namespace + "/")})
+                name = generated_name(prefix, f"{w.namespace}/{prefix}{i}", names.get(w.namespace, set()))
                 add(_new_pod(w, name, extra, owner))
         elif w.kind == "StatefulSet":
             for i in range(w.replicas):
@@ -175,7 +190,7 @@ def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Nod
                 pod.subdomain = w.service_name or None
                 add(pod)
         elif w.kind == "DaemonSet":
-            node_selector = {str(k): str(v) for k, v in ((w.template.get("spec") or {}).get("nodeSelector")
+            node_selector = {str(k): "" if v is None else str(v) for k, v in ((w.template.get("spec") or {}).get("nodeSelector")
                                                          or {}).items()}
             for node in nodes:
                 if not map_matches(node_selector, node.labels):
@@ -183,8 +198,7 @@ def expand_workloads(workloads: list[Workload], pods: list[Pod], nodes: list[Nod
                 if any(p.node_name == node.name for p in have):
                     continue
                 prefix = f"{w.name}-"
-                name = generated_name(prefix, f"{w.namespace}/{prefix}{node.name}",
-                                      {k.split("/", 1)[1] for k in taken if k.startswith(w.namespace + "/")})
+                name = generated_name(prefix, f"{w.namespace}/{prefix}{node.name}", names.get(w.namespace, set()))
                 pod = _new_pod(w, name, {}, f"DaemonSet/{w.name}")
                 pod.node_name = node.name
                 add(pod)

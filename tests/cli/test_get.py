@@ -81,7 +81,7 @@ def test_yaml_output_loads_back(tmp_path, capsys):
 
 def test_errors_exit_1_without_traceback(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("kind: Service\nmetadata: {name: frontend}\nspec: {type: NodePort, ports: [{port: 80, "
+    bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: frontend}\nspec: {type: NodePort, ports: [{port: 80, "
                    "nodePort: 99999}]}\n")
     code, out, err = run(capsys, "get", "services", str(bad))
     assert code == 1 and out == ""
@@ -94,7 +94,7 @@ def test_errors_exit_1_without_traceback(capsys, tmp_path):
 
 def test_warnings_go_to_stderr(capsys, tmp_path):
     f = tmp_path / "cm.yaml"
-    f.write_text("kind: ConfigMap\nmetadata: {name: x}\n")
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     code, out, err = run(capsys, "get", "pods", str(f))
     assert code == 0 and "Warning: skipped objects of kinds kplab does not model: ConfigMap (1)" in err
     assert "coredns" in out

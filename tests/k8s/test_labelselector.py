@@ -47,6 +47,7 @@ def test_numbers_as_label_values_are_refused():
 
 def test_workload_selectors_get_the_same_validation_wording(write):
     path = write("deploy.yaml", """
+        apiVersion: apps/v1
         kind: Deployment
         metadata: {name: webapp}
         spec:
@@ -61,6 +62,7 @@ def test_workload_selectors_get_the_same_validation_wording(write):
 
 def test_workload_selector_expressions_select_the_template_and_adopt_pods(write):
     path = write("deploy.yaml", """
+        apiVersion: apps/v1
         kind: ReplicaSet
         metadata: {name: web}
         spec:
@@ -68,6 +70,7 @@ def test_workload_selector_expressions_select_the_template_and_adopt_pods(write)
           selector: {matchExpressions: [{key: app, operator: In, values: [web, www]}]}
           template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c}]}}
         ---
+        apiVersion: v1
         kind: Pod
         metadata: {name: adopted, labels: {app: www}}
         spec: {containers: [{name: c}]}

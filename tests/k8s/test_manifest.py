@@ -66,25 +66,28 @@ items:
 
 def test_list_item_errors_name_the_item_line(write):
     path = write("list.yaml", """
+apiVersion: v1
 kind: List
 items:
-- kind: Pod
+- apiVersion: v1
+  kind: Pod
   metadata: {name: ok}
   spec: {containers: [{name: c}]}
-- kind: Pod
+- apiVersion: v1
+  kind: Pod
   metadata: {name: Bad_Name}
   spec: {containers: [{name: c}]}
 """)
-    with pytest.raises(KplabError, match=r"list.yaml:6: Pod \"Bad_Name\" is invalid: metadata.name"):
+    with pytest.raises(KplabError, match=r"list.yaml:8: Pod \"Bad_Name\" is invalid: metadata.name"):
         load_cluster(path)
 
 
 def test_folder_reads_yaml_files_in_name_order(tmp_path):
-    (tmp_path / "b.yaml").write_text("kind: Namespace\nmetadata: {name: second}\n")
-    (tmp_path / "a.yml").write_text("kind: Namespace\nmetadata: {name: first}\n")
+    (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: second}\n")
+    (tmp_path / "a.yml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: first}\n")
     (tmp_path / "notes.txt").write_text("not a manifest: {{{")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "c.yaml").write_text("kind: Namespace\nmetadata: {name: nested}\n")
+    (tmp_path / "sub" / "c.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: nested}\n")
     m = read_manifests(tmp_path)
     assert [n.name for n in m.namespaces] == ["first", "second"]
 
@@ -98,6 +101,7 @@ def test_json_file(write):
 
 def test_yaml_syntax_error_names_file_and_line(write):
     path = write("broken.yaml", """
+apiVersion: v1
 kind: Service
 metadata:
   name: x
@@ -113,15 +117,19 @@ spec:
 
 def test_unknown_kinds_one_warning(write):
     path = write("mixed.yaml", """
+apiVersion: v1
 kind: ConfigMap
 metadata: {name: a}
 ---
+apiVersion: v1
 kind: ConfigMap
 metadata: {name: b}
 ---
+apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: c}
 ---
+apiVersion: v1
 kind: Namespace
 metadata: {name: real}
 """)
@@ -140,6 +148,7 @@ def test_missing_kind_and_missing_path(write, tmp_path):
 
 def test_node_fields(write):
     c = load_cluster(write("nodes.yaml", """
+apiVersion: v1
 kind: Node
 metadata: {name: n1, labels: {zone: a}}
 spec: {podCIDRs: [10.244.7.0/24]}
@@ -147,6 +156,7 @@ status:
   addresses: [{type: InternalIP, address: 10.0.0.11}, {type: ExternalIP, address: 203.0.113.5}]
   conditions: [{type: Ready, status: "False"}]
 ---
+apiVersion: v1
 kind: Node
 metadata: {name: n2}
 """))
@@ -161,6 +171,7 @@ metadata: {name: n2}
 
 def test_service_fields(write):
     c = load_cluster(write("svc.yaml", """
+apiVersion: v1
 kind: Service
 metadata: {name: lb, labels: {tier: edge}}
 spec:
@@ -178,10 +189,12 @@ status:
   loadBalancer:
     ingress: [{ip: 192.0.2.10, ipMode: Proxy}]
 ---
+apiVersion: v1
 kind: Service
 metadata: {name: ext}
 spec: {type: ExternalName, externalName: db.example.com}
 ---
+apiVersion: v1
 kind: Service
 metadata: {name: hs}
 spec: {clusterIP: None, selector: {app: web}, ports: [{port: 80}]}
@@ -199,10 +212,12 @@ spec: {clusterIP: None, selector: {app: web}, ports: [{port: 80}]}
 
 def test_endpointslice_and_legacy_endpoints(write):
     c = load_cluster(write("ext.yaml", """
+apiVersion: v1
 kind: Service
 metadata: {name: legacy-db}
 spec: {ports: [{name: pg, port: 5432}]}
 ---
+apiVersion: v1
 kind: Endpoints
 metadata: {name: legacy-db}
 subsets:
@@ -210,6 +225,7 @@ subsets:
   notReadyAddresses: [{ip: 192.0.2.21}]
   ports: [{name: pg, port: 5432}]
 ---
+apiVersion: v1
 kind: Service
 metadata: {name: api}
 spec: {ports: [{port: 443, targetPort: 8443}]}
@@ -262,9 +278,11 @@ iptables: {masqueradeBit: 15, masqueradeAll: true, localhostNodePorts: false}
 nodePortAddresses: [192.168.49.0/24]
 detectLocalMode: NodeCIDR
 ---
+apiVersion: v1
 kind: Node
 metadata: {name: solo}
 ---
+apiVersion: v1
 kind: Service
 metadata: {name: np}
 spec: {type: NodePort, ports: [{port: 80}]}
@@ -284,6 +302,7 @@ spec: {type: NodePort, ports: [{port: 80}]}
 
 def test_kubeadm_v1beta3_extra_args_map(write):
     c = load_cluster(write("kubeadm.yaml", """
+apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
 apiServer: {extraArgs: {service-node-port-range: 40000-40100}}
 """))
@@ -291,7 +310,7 @@ apiServer: {extraArgs: {service-node-port-range: 40000-40100}}
 
 
 def test_defaults_without_nodes(write):
-    c = load_cluster(write("ns.yaml", "kind: Namespace\nmetadata: {name: x}\n"))
+    c = load_cluster(write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"))
     assert {n: (c.node_ip(n), c.nodes[n].pod_cidr) for n in c.nodes} == {
         "minikube": ("192.168.49.2", "10.244.0.0/24"), "minikube-m02": ("192.168.49.3", "10.244.1.0/24")}
     assert c.service("default/kubernetes").cluster_ip == "10.96.0.1"
@@ -304,6 +323,7 @@ def test_defaults_without_nodes(write):
 
 def test_user_kube_dns_replaces_the_default(write):
     c = load_cluster(write("dns.yaml", """
+apiVersion: v1
 kind: Service
 metadata: {name: kube-dns, namespace: kube-system}
 spec: {clusterIP: 10.96.0.53, selector: {k8s-app: my-dns}, ports: [{name: dns, port: 53, protocol: UDP}]}

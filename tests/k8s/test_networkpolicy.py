@@ -72,10 +72,12 @@ def test_several_problems_are_joined_like_the_api_server():
 
 
 BAD_POLICY = """
+apiVersion: v1
 kind: Pod
 metadata: {name: db, labels: {role: db}}
 spec: {containers: [{name: c, image: postgres}]}
 ---
+apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-db-access, namespace: default}
 spec:
@@ -83,7 +85,7 @@ spec:
   ingress:
   - from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}}]
 """
-BAD_POLICY_MESSAGE = ('bad.yaml:5: NetworkPolicy default/allow-db-access: The NetworkPolicy "allow-db-access" is '
+BAD_POLICY_MESSAGE = ('bad.yaml:6: NetworkPolicy default/allow-db-access: The NetworkPolicy "allow-db-access" is '
                       'invalid: spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.1.0.0/24": must be a '
                       "strict subset of `cidr`")
 
@@ -98,7 +100,7 @@ def test_load_cluster_refuses_a_bad_policy_naming_file_line_and_policy(write):
 def test_load_cluster_keeps_the_source_of_a_good_policy(write):
     path = write("good.yaml", BAD_POLICY.replace("10.1.0.0/24", "10.0.1.0/24"))
     policy = load_cluster(path).networkpolicies["default/allow-db-access"]
-    assert policy.source == f"{path}:5"
+    assert policy.source == f"{path}:6"
 
 
 @pytest.mark.parametrize("argv", [["get", "pods"], ["reach", "--json"]])

@@ -8,7 +8,7 @@ from kplab.k8s import load_cluster
 
 
 def svc(name: str, spec: str) -> str:
-    return f"kind: Service\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+    return f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {spec}\n"
 
 
 CASES = [
@@ -87,7 +87,7 @@ def test_invalid_service_message(write, text, message):
 def test_error_names_the_line_of_the_object(write):
     path = write("svc.yaml", svc("ok", "{ports: [{port: 80}]}") + "---\n"
                  + svc("frontend", "{type: NodePort, ports: [{port: 80, nodePort: 99999}]}"))
-    with pytest.raises(KplabError, match=r"svc.yaml:5: Service \"frontend\""):
+    with pytest.raises(KplabError, match=r"svc.yaml:6: Service \"frontend\""):
         load_cluster(path)
 
 
@@ -99,5 +99,5 @@ def test_same_node_port_for_tcp_and_udp_of_one_service_is_fine(write):
 
 def test_same_name_in_two_namespaces_is_fine(write):
     c = load_cluster(write("svc.yaml", svc("a", "{ports: [{port: 80}]}") + "---\n"
-                           + "kind: Service\nmetadata: {name: a, namespace: other}\nspec: {ports: [{port: 80}]}\n"))
+                           + "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: other}\nspec: {ports: [{port: 80}]}\n"))
     assert c.service("default/a").cluster_ip != c.service("other/a").cluster_ip

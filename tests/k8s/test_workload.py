@@ -11,10 +11,11 @@ SAFE = f"[{SAFE_ALPHABET}]"
 
 def workload(kind: str, name: str, replicas: int = 2, extra: str = "") -> str:
     return f"""
+apiVersion: apps/v1
 kind: {kind}
 metadata: {{name: {name}}}
 spec:
-  replicas: {replicas}
+  {"" if kind == "DaemonSet" else f"replicas: {replicas}"}
   {extra}
   selector: {{matchLabels: {{app: {name}}}}}
   template:
@@ -72,6 +73,7 @@ def test_daemonset_honours_node_selector(write):
 def test_existing_pods_count_towards_replicas(write):
     c = load_cluster(write("d.yaml", workload("Deployment", "web", 2) + """
 ---
+apiVersion: v1
 kind: Pod
 metadata: {name: web-old, labels: {app: web}}
 spec: {containers: [{name: c}]}
