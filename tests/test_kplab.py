@@ -72,7 +72,7 @@ def test_load_by_name_path_and_text(article, tmp_path):
     with pytest.raises(KplabError, match=r"'nosuch' is neither a file, a folder nor a scenario \(scenarios in .*article"):
         kplab.load("nosuch")
     with pytest.raises(KplabError, match=r'^<yaml>:1: Service "x" is invalid: \[spec.ports\[0\].port: Invalid value: 99999'):
-        kplab.load("kind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 99999}]}\n")
+        kplab.load("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 99999}]}\n")
 
 
 def test_trace_workload_to_service_with_exact_outcomes(article):
