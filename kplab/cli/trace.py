@@ -10,7 +10,8 @@ from pathlib import Path
 from kplab.errors import KplabError
 import kplab
 from kplab.k8s import load_cluster
-from kplab.views.walk import outcomes_text, trace_page
+from kplab.views.player import play
+from kplab.views.walk import outcomes_text
 
 
 def run(args) -> int:
@@ -30,7 +31,8 @@ def run(args) -> int:
                 text = flag + text[len(word):]
         raise KplabError(text) from None
     if args.html:
-        _write_atomically(Path(args.html), trace_page(result))
+        # the animated player: one self-contained file that works opened from disk, offline
+        _write_atomically(Path(args.html), play(result, cluster=cluster, **options).html)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

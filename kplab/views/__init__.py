@@ -9,5 +9,6 @@ HTML and DataFrames of it (pandas, matplotlib, networkx, ipywidgets are imported
     cluster_graph  a first cluster graph (networkx graph, matplotlib drawing)
     picture    the cluster picture: fixed-layout SVG of nodes, pods, interfaces, buses and Service VIPs
     chains     the Service chain view: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP with probabilities, both layouts
+    player     the animated trace player: one self-contained HTML document (t.play(), kplab trace --html)
     matrix     the policy matrix: reach rows as a colour grid per port/protocol with the deciding policies
 """

@@ -156,6 +156,7 @@ class Picture:
         for edge in self.edges:
             pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in edge.points)
             out.append(f'<polyline class="{edge.cls}" data-key="{_a(edge.key)}" points="{pts}"/>')
+        out.append('<g class="trail-layer"></g>')  # a packet's trail: above the lines, under boxes and text
         for box, cls, tip in self.boxes:
             if cls != "node":
                 out.append(_rect(box, cls, tip))
@@ -333,8 +334,9 @@ class _Layout:
         self.text(name, x + 14, name_y, FONT + 1, cls="bold")
         kernel = self.chip(f"kernel:{name}", KERNEL, x + w - 14 - (text_width(KERNEL, SMALL) + 10),
                            name_y - CHIP_H + 7, "kernel", tip=f"{name}: routing decisions, netfilter hooks, conntrack")
-        anchor.center = (kernel.cx, kernel.cy)
-        anchor.ports["eth0"] = [(kernel.cx, kernel.cy), (kernel.cx, kernel.y - 4), (ex, kernel.y - 4),
+        kx = kernel.x - 11  # where the packet rests while this node handles it: beside the chip, not on its text
+        anchor.center = (kx, kernel.cy)
+        anchor.ports["eth0"] = [(kx, kernel.cy), (kx, kernel.y - 4), (ex, kernel.y - 4),
                                 (ex, eth0.y), (ex, self.lan_y)]
         if tunnel is not None:
             tip = (f"{tunnel.name}: {tunnel.kind} device" + (f", outer UDP port {self.tunnel_port()}"
@@ -344,7 +346,7 @@ class _Layout:
             self.drops.append((tb.cx, self.overlay_y, tb.y))
             self.edge(f"drop:{name}:{tunnel.name}", [(tb.cx, tb.y), (tb.cx, self.overlay_y)], "tunnel",
                       (tb.key, "bus:overlay"))
-            anchor.ports[tunnel.name] = [(kernel.cx, kernel.cy), (kernel.cx, kernel.y - 4), (tb.cx, kernel.y - 4),
+            anchor.ports[tunnel.name] = [(kx, kernel.cy), (kx, kernel.y - 4), (tb.cx, kernel.y - 4),
                                          (tb.cx, tb.y), (tb.cx, self.overlay_y)]
         # pod side: the bridge (or Calico's host routing) as a bar, one vertical drop per column
         bar_y = body_top
@@ -353,7 +355,6 @@ class _Layout:
                  "Linux bridge cni0 (the pods' gateway)" if self.topo.cni == "bridge" else
                  "the node's own routing table: one /32 route per pod, dev cali*")
         self.pic.hosts[name] = anchor
-        kx = kernel.cx
         anchor.ports["cni0"] = [(kx, kernel.cy), (kx, bar_y + 2)]
         for c in range(columns):
             col_x = x + 12 + c * (STUB + 6 + pod_w + 14) + 4
@@ -387,11 +388,10 @@ class _Layout:
         self.text(short, x + POD_PAD, y + POD_PAD + LINE - 5, FONT, cls="bold")
         self.text(f"{ip} ⇄ {peer}", x + POD_PAD, y + POD_PAD + 2 * LINE - 4, SMALL, cls="dim")
         self.edge(f"veth:{pod.name}", [(col_x, b.cy), (x, b.cy)], "link", (b.key, f"bridge:{pod.node}"))
-        center = (b.cx, b.cy)
-        self.pic.hosts[pod.name] = Anchor(center, {"eth0": [center, (x, b.cy), (col_x, b.cy), (col_x, bar_y + 2)]})
+        center = (x - 9, b.cy)  # the packet rests on the veth stub, beside the pod's text
+        self.pic.hosts[pod.name] = Anchor(center, {"eth0": [center, (col_x, b.cy), (col_x, bar_y + 2)]})
         # pod -> its node's kernel, along its veth and the bridge bar
-        self.pic.pod_links[pod.name] = [center, (x, b.cy), (col_x, b.cy), (col_x, bar_y + 2), (kx, bar_y + 2),
-                                        node.center]
+        self.pic.pod_links[pod.name] = [center, (col_x, b.cy), (col_x, bar_y + 2), (kx, bar_y + 2), node.center]
         node.ports[peer] = list(reversed(self.pic.pod_links[pod.name]))[:4]
 
     def bridge_text(self, node: str) -> str:
@@ -423,7 +423,7 @@ class _Layout:
             self.drops.append((rb.cx, rb.y + rb.h, self.lan_y))
             self.edge("drop:router:eth0", [(rb.cx, rb.y + rb.h), (rb.cx, self.lan_y)], "link", (rb.key, "bus:lan"))
             self.edge("drop:router:wan", [(rb.cx, rb.y), (rb.cx, self.wan_y)], "wan", (rb.key, "wan"))
-            c = (rb.cx, rb.cy)
+            c = (rb.cx, rb.y + rb.h + 9)  # the packet rests on the drop, not on the text
             self.pic.hosts["router"] = Anchor(c, {"eth0": [c, (rb.cx, self.lan_y)], "wan": [c, (rb.cx, self.wan_y)]})
             right = rb.x + rb.w
             x = right + 24
@@ -438,7 +438,7 @@ class _Layout:
             self.text(text, tb.x + 10, tb.cy + FONT * 0.35, FONT)
             self.drops.append((tb.cx, tb.y + tb.h, self.lan_y))
             self.edge("drop:load-balancer:eth0", [(tb.cx, tb.y + tb.h), (tb.cx, self.lan_y)], "link", (tb.key, "bus:lan"))
-            c = (tb.cx, tb.cy)
+            c = (tb.cx, tb.y + tb.h + 9)
             self.pic.hosts["load-balancer"] = Anchor(c, {"eth0": [c, (tb.cx, self.lan_y)]})
             for ip in ips:
                 self.pic.services.setdefault(ip, "host:load-balancer")
@@ -450,7 +450,7 @@ class _Layout:
             ob = self.box(Box(f"host:{ip}", ox, 16, text_width(text) + 20, 36), "outside", f"a host outside the cluster, {ip}")
             self.text(text, ob.x + 10, ob.cy + FONT * 0.35, FONT)
             self.edge(f"drop:{ip}", [(ob.cx, ob.y + ob.h), (ob.cx, self.wan_y)], "wan", (ob.key, "wan"))
-            c = (ob.cx, ob.cy)
+            c = (ob.cx, ob.y + ob.h + 9)
             self.pic.hosts[ip] = Anchor(c, {"eth0": [c, (ob.cx, self.wan_y)]})
             ox = ob.x + ob.w + 20
         wan_right = max(ox, (self.pic.hosts["router"].center[0] if "router" in self.pic.hosts else MARGIN) + 20)
@@ -543,3 +543,41 @@ class _Layout:
                     self.pic.services[ip] = b.key
             x += w + 12
         return y + h
+
+
+def trace_picture(data: dict) -> Picture:
+    """A picture of a trace's own hosts when the cluster is not at hand (a trace read back from JSON): one box
+    per host in the order the packet first meets them, joined left to right. `data` is Trace.to_dict()."""
+    pic = Picture(0, 0)
+    seen: dict[str, str] = {}
+    for hop in _hops(data):
+        seen.setdefault(hop["host"], hop.get("host_kind", ""))
+    x, y, h = MARGIN, 40, 2 * LINE + 2 * POD_PAD
+    line_y = y + h / 2
+    for name, kind in seen.items():
+        w = max(text_width(name), text_width(kind, SMALL)) + 2 * POD_PAD
+        key = f"pod:{name}" if kind == "pod" else f"node:{name}" if kind == "node" else f"host:{name}"
+        cls = {"pod": "pod", "node": "node", "outside": "outside"}.get(kind, "router")
+        b = Box(key, x, y, w, h)
+        pic.boxes.append((b, cls, f"{kind} {name}"))
+        pic.labels.append(Label(name, x + POD_PAD, y + POD_PAD + LINE - 5, FONT, cls="bold"))
+        pic.labels.append(Label(kind, x + POD_PAD, y + POD_PAD + 2 * LINE - 4, SMALL, cls="dim"))
+        center = (x - 9, line_y) if x > MARGIN else (x + w / 2, y + h + 9)
+        pic.hosts[name] = Anchor(center, {})
+        x += w + 40
+    names = list(seen)
+    for a, b in zip(names, names[1:]):
+        ba = next(bx for bx, _, _ in pic.boxes if bx.key.endswith(f":{a}"))
+        bb = next(bx for bx, _, _ in pic.boxes if bx.key.endswith(f":{b}"))
+        pic.edges.append(Edge(f"link:{a}:{b}", ((ba.x + ba.w, line_y), (bb.x, line_y)), "link", (ba.key, bb.key)))
+    pic.labels.append(Label("hosts this trace crosses (draw it with the cluster for the full picture)", MARGIN, 24,
+                            SMALL, cls="dim"))
+    pic.width = max(MIN_WIDTH, x - 40 + MARGIN)
+    pic.height = y + h + 30
+    return pic
+
+
+def _hops(data: dict):
+    yield from data.get("hops", ())
+    if data.get("reply"):
+        yield from _hops(data["reply"])

@@ -81,7 +81,10 @@ def test_text_and_html(manifest, tmp_path, capsys):
                  "--html", str(html)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("trace default/client -> default/web") and "reply:" in out and "outcomes:" in out
-    assert "<pre>" in html.read_text()
+    page = html.read_text()
+    assert 'data-testid="player"' in page and '"source":"default/client"' not in page  # the player, not a dump
+    assert "default/client" in page and "<script" in page and "http" not in page.split("<body", 1)[1].replace(
+        "http://www.w3.org/2000/svg", "")  # nothing to fetch: works offline
 
 
 def test_cni_and_overlay_options_change_the_plumbing(manifest, capsys):

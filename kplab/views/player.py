@@ -1,0 +1,476 @@
+"""The animated trace player: one self-contained HTML document (inline SVG, inline script, the trace as JSON).
+
+    p = play(trace, cluster=cluster)      # or trace.play(); Player object
+    p                                     # notebooks: the player in an iframe (srcdoc), no kernel needed to animate
+    p.save("trace.html")                  # the same document as a file: works opened from disk, offline
+
+It reads only `trace.to_dict()` (and each outcome's trace's) and the cluster picture (kplab.views.picture): the
+packet moves hop by hop along the picture's lines; the header shows the packet (src:sport → dst:dport), with the
+fields NAT changed highlighted; an event list names every hop and step (click to jump); the hop card shows where
+the packet is, the netfilter hooks and the chains it visited at each, the rules that acted, what changed
+(FlowDiff), the conntrack entry and the route. Play/pause, step back/forward, speed, keyboard (space, arrows,
+Home/End); the reply when the trace has one; every outcome of a load-balanced Service with its probability.
+It opens paused on hop 1. No CDN, no network, no kernel: everything is in the document. Stable hooks for tests:
+`data-testid` on the player, controls, header, hop counter, hop card and event list.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from kplab.errors import KplabError
+
+HOOKS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+SIDE_PX = 400  # the card and event list column
+MIN_TEXT_SCALE = 0.8  # the picture's 15-unit text stays >= 12 px
+
+
+def _frac(value: Any) -> str:
+    f = Fraction(str(value)) if not isinstance(value, Fraction) else value
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def _endpoint(packet: dict | None, side: str) -> str:
+    if not packet:
+        return ""
+    ip, port = packet.get(side), packet.get("sport" if side == "src" else "dport")
+    return f"{ip}:{port}" if port is not None else str(ip)
+
+
+def _steps(hop: dict) -> tuple[list[dict], list[dict]]:
+    """(steps for the event list, hooks with the chains visited at each) of one hop (Trace JSON, version 1)."""
+    steps, hooks = [], []
+    for s in hop.get("steps", ()):
+        d = s.get("detail") or {}
+        hook, table, chain = d.get("hook"), d.get("table"), d.get("chain")
+        where = f"{table}/{chain}" if chain else ""
+        if d.get("rule_number"):
+            where += f"#{d['rule_number']}"
+        changed = ", ".join(f"{c['field']} {_value(c['before'])} → {_value(c['after'])}" for c in s.get("diff") or ())
+        text = s.get("text", "")
+        if s.get("kind") == "conntrack":
+            text = d.get("entry") or d.get("tuple") or text
+        steps.append({"kind": s.get("kind", ""), "where": where, "text": text, "action": s.get("action", ""),
+                      "note": s.get("note", ""), "diff": changed, "hook": hook})
+        if chain and hook:
+            if not hooks or hooks[-1]["hook"] != hook:
+                hooks.append({"hook": hook, "chains": []})
+            name = f"{table}/{chain}" if chain in HOOKS else chain
+            if name not in hooks[-1]["chains"]:
+                hooks[-1]["chains"].append(name)
+    return steps, hooks
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, dict):  # an ICMP error's quoted header
+        return f"[{v.get('protocol')} {_endpoint(v, 'src')} → {_endpoint(v, 'dst')}]"
+    return hex(v) if isinstance(v, int) and v > 0xFF and v & 0xFF == 0 else str(v)
+
+
+def _deciding(steps: list[dict]) -> list[int]:
+    """Indexes of the steps that decided something at this hop: a rewrite, a final verdict, a policy, a delivery."""
+    out = []
+    for i, s in enumerate(steps):
+        if s["diff"] or s["kind"] in ("nat", "drop", "policy", "deliver", "encapsulation", "dns") or \
+                s["action"] in ("DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE"):
+            out.append(i)
+    return out
+
+
+def _walk(data: dict, pic, label: str) -> dict:
+    """One trace dict -> what the script needs: hops with packet labels, changed fields, steps, hooks, the path
+    the dot follows from the previous hop, and the boxes to light up."""
+    hops = []
+    prev = None
+    for hop in data.get("hops", ()):
+        pin, pout = hop.get("packet_in"), hop.get("packet_out") or hop.get("packet_in")
+        steps, hooks = _steps(hop)
+        changed = [k for k in ("src", "sport", "dst", "dport") if pin and pout and pin.get(k) != pout.get(k)]
+        path = (pic.route(prev["host"], prev.get("out_iface"), hop["host"], hop.get("in_iface")) if prev
+                else [pic.hosts[hop["host"]].center] if hop["host"] in pic.hosts else [])
+        entries = [s["text"] for s in steps if s["kind"] == "conntrack" and s["text"]]
+        hops.append({
+            "host": hop["host"], "kind": hop.get("host_kind", ""), "in": hop.get("in_iface"),
+            "out": hop.get("out_iface"), "path_kind": hop.get("path"),
+            "src": _endpoint(pin, "src"), "dst": _endpoint(pin, "dst"), "proto": (pin or {}).get("protocol", ""),
+            "flags": (pin or {}).get("tcp_flags") or "",
+            "out_src": _endpoint(pout, "src"), "out_dst": _endpoint(pout, "dst"), "changed": changed,
+            "steps": steps, "hooks": hooks, "deciding": _deciding(steps),
+            "conntrack": entries[-1] if entries else "",
+            "route": next((s["text"] for s in steps if s["kind"] == "route"), ""),
+            "points": [[round(x, 1), round(y, 1)] for x, y in path],
+            "keys": _keys(pic, hop["host"]), "vip": pic.services.get((pin or {}).get("dst", ""), ""),
+        })
+        prev = hop
+    verdict = data.get("verdict", "")
+    end = (f"{verdict}: delivered to {data.get('delivered_to')}, source seen {data.get('source_seen')}"
+           if data.get("delivered_to") else f"{verdict}: {data.get('reason', '')}")
+    dns = [s.get("text", "") + (f" → {s.get('action')}" if s.get("action") else "") for s in data.get("dns", ())]
+    return {"label": label, "hops": hops, "end": end, "verdict": verdict, "dns": dns,
+            "notes": list(data.get("notes", ()))}
+
+
+def _keys(pic, host: str) -> list[str]:
+    keys = [f"pod:{host}", f"node:{host}", f"kernel:{host}", f"host:{host}"]
+    present = {b.key for b, _, _ in pic.boxes}
+    return [k for k in keys if k in present]
+
+
+def _outcome_key(verdict, delivered_to, hosts) -> tuple:
+    return (verdict, delivered_to, tuple(hosts))
+
+
+def player_data(trace, pic, branches=()) -> dict:
+    """The JSON the player embeds: the walk the seed chose, its reply, and every outcome with its probability —
+    with its own walk when `branches` ((probability, Trace) pairs, kplab.walk.branches) holds one."""
+    data = trace.to_dict()
+    title = f"{data.get('source', '')} → {data.get('destination', '')}"
+    main = _walk(data, pic, "this trace")
+    reply = _walk(data["reply"], pic, "reply") if data.get("reply") else None
+    walks = {}
+    for _, t in branches:
+        td = t.to_dict()
+        key = _outcome_key(td["verdict"], td["delivered_to"], [h["host"] for h in td["hops"]])
+        if key not in walks:
+            walk = _walk(td, pic, "")
+            walk["reply"] = _walk(td["reply"], pic, "reply") if td.get("reply") else None
+            walks[key] = walk
+    outcomes = []
+    for od in data.get("outcomes", ()):
+        prob = Fraction(str(od["probability"]))
+        outcomes.append({"probability": _frac(prob), "percent": f"{float(prob):.0%}", "verdict": od.get("verdict"),
+                         "delivered_to": od.get("delivered_to"), "source_seen": od.get("source_seen"),
+                         "walk": walks.get(_outcome_key(od.get("verdict"), od.get("delivered_to"), od.get("hosts", ())))})
+    return {"title": title, "main": main, "reply": reply, "outcomes": outcomes,
+            "simplified": "kplab models no ARP, no TCP retransmission and no MTU: one packet, hop by hop."}
+
+
+def _picture_for(data: dict, cluster, picture, options):
+    from kplab.views.picture import picture as draw, trace_picture
+    if picture is not None:
+        return picture
+    if cluster is None:
+        return trace_picture(data)
+    outside = [h["host"] for h in _all_hops(data) if h.get("host_kind") == "outside"]
+    return draw(cluster, outside=tuple(dict.fromkeys(outside)), **options)
+
+
+def _all_hops(data: dict):
+    yield from data.get("hops", ())
+    if data.get("reply"):
+        yield from _all_hops(data["reply"])
+
+
+class Player:
+    """The player for one trace. `html` is the standalone document; `_repr_html_` wraps it in an iframe."""
+
+    def __init__(self, data: dict, pic, size: str = "normal"):
+        self.data = data
+        self.picture = pic
+        self.size = size
+
+    @property
+    def html(self) -> str:
+        pic = self.picture
+        payload = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+        pic_min = max(480, int(pic.width * MIN_TEXT_SCALE))
+        scale = 1.25 if self.size == "presentation" else 1.0
+        title = html.escape(self.data["title"])
+        return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>kplab trace {title}</title><style>{PLAYER_CSS}"
+                f".kp .pic{{flex:1 1 {pic_min}px}} .kp{{font-size:{15 * scale:.0f}px}}</style></head>\n"
+                f'<body><div class="kp" data-testid="player" tabindex="0">'
+                f'<div class="head"><span class="title">{title}</span>'
+                f'<span class="counter" data-testid="hop-counter"></span>'
+                f'<div class="packet" data-testid="packet-label"></div></div>'
+                f'<div class="controls">'
+                f'<button data-testid="first" title="first hop (Home)">|◀</button>'
+                f'<button data-testid="back" title="step back (←)">◀ back</button>'
+                f'<button data-testid="play" class="play" title="play / pause (space)">▶ play</button>'
+                f'<button data-testid="step" title="step forward (→)">step ▶</button>'
+                f'<button data-testid="last" title="last hop (End)">▶|</button>'
+                f'<label>speed <select data-testid="speed"><option value="0.5">0.5×</option>'
+                f'<option value="1" selected>1×</option><option value="2">2×</option></select></label>'
+                f'<label class="replyl"><input type="checkbox" data-testid="reply"> reply</label>'
+                f'<label>outcome <select data-testid="outcome"></select></label></div>'
+                f'<div class="main"><div class="pic">{pic.svg}</div>'
+                f'<div class="side"><div class="card" data-testid="hop-card"></div>'
+                f'<ol class="events" data-testid="event-list"></ol></div></div>'
+                f'<div class="foot"></div></div>'
+                f'<script type="application/json" id="kplab-trace">{payload}</script>'
+                f"<script>{PLAYER_JS}</script></body></html>\n")
+
+    def _repr_html_(self) -> str:
+        # An iframe keeps the player's script and styles apart from the notebook's; srcdoc needs no file or server,
+        # and scripts run in JupyterLab, in nbconvert's HTML export and in a browser alike.
+        doc = html.escape(self.html, quote=True)
+        return (f'<iframe class="kplab-player" srcdoc="{doc}" style="width:100%;height:700px;border:0" '
+                f'title="kplab trace player" loading="eager"></iframe>')
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the standalone document atomically (a temporary file beside it, then a rename)."""
+        return write_atomically(Path(path), self.html)
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write to a temporary file beside `path`, then rename: never a half-written page. KplabError on failure."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise KplabError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".kplab-", suffix=".html", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise KplabError(f"{path}: cannot write ({e.strerror})") from None
+    return path
+
+
+def play(trace, cluster=None, picture=None, branches=None, size: str = "normal", **options) -> Player:
+    """The player for `trace` (a kplab Trace).
+
+    The picture is the cluster's (kplab.views.picture) when `cluster` — the one the trace ran on — is given, with
+    `options` (cni=, overlay=, layout=, ...) as the trace was run; else `picture`; else a picture of the trace's
+    own hosts. `branches` ((probability, Trace) pairs) lets every outcome be played; with a cluster and no
+    branches they are walked here (kplab.walk.branches) when the trace's ends can be walked again.
+    `size="presentation"` enlarges the text for a projector. KplabError for an unknown size."""
+    if size not in ("normal", "presentation"):
+        raise KplabError(f"player size {size!r}: normal or presentation")
+    data = trace.to_dict()
+    pic = _picture_for(data, cluster, picture, {k: v for k, v in options.items() if k in ("cni", "overlay")})
+    if branches is None and cluster is not None and len(data.get("outcomes", ())) > 1:
+        branches = _branches(cluster, data, options)
+    return Player(player_data(trace, pic, branches or ()), pic, size)
+
+
+def _branches(cluster, data: dict, options) -> tuple:
+    """Every branch of the same walk, or none when the trace's ends cannot be named again (a trace read back
+    from JSON of another cluster): the outcome list then shows probabilities without their walks."""
+    from kplab.walk import branches
+    packet = data["packet"]
+    try:
+        return branches(cluster, data["source"], data["destination"], port=packet.get("dport"),
+                        protocol=packet.get("protocol", "tcp"), reply=data.get("reply") is not None
+                        and bool(data["reply"].get("hops")) and data.get("verdict") == "ACCEPT", **options)
+    except KplabError:
+        return ()
+
+
+PLAYER_CSS = """
+body{margin:0;background:#fff}
+.kp{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;color:#1b2631;padding:6px 8px;outline:none}
+.kp .head{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 16px}
+.kp .title{font-weight:bold}
+.kp .counter{background:#1f4e79;color:#fff;border-radius:4px;padding:1px 8px}
+.kp .packet{flex-basis:100%;font-size:1.07em;margin-top:2px}
+.kp .packet .chg{background:#ffd7a8;color:#8a3b00;font-weight:bold;border-radius:3px;padding:0 2px}
+.kp .controls{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center;margin:6px 0}
+.kp button,.kp select{font:inherit;font-size:.93em;padding:3px 10px;border:1px solid #8aa1b8;border-radius:4px;
+ background:#f3f6f9;cursor:pointer}
+.kp button.play{background:#1f4e79;color:#fff;min-width:7.5em}
+.kp button:disabled,.kp select:disabled{opacity:.45;cursor:default}
+.kp label{white-space:nowrap}
+.kp .main{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
+.kp .pic{min-width:0}
+.kp .side{flex:1 1 %SIDE%px;min-width:0;display:flex;flex-direction:column;gap:8px}
+.kp .card{border:2px solid #1f4e79;border-radius:6px;padding:6px 10px;background:#f8fbfe}
+.kp .card h3{margin:0 0 4px;font-size:1.05em}
+.kp .card .row{margin:3px 0}
+.kp .card .k{color:#5d6d7e}
+.kp .card .rule{background:#fff;border-left:4px solid #d35400;padding:2px 6px;margin:3px 0;word-break:break-word}
+.kp .card .diff{color:#8a3b00;font-weight:bold}
+.kp .card .hook{font-weight:bold;color:#1f4e79}
+.kp .events{margin:0;padding:0 0 0 2.6em;max-height:260px;overflow:auto;border:1px solid #d5dde5;border-radius:6px}
+.kp .events li{cursor:pointer;padding:1px 4px;word-break:break-word}
+.kp .events li.hop{font-weight:bold;margin-top:3px}
+.kp .events li.step{list-style:none;color:#34495e;font-size:.93em}
+.kp .events li.cur{background:#ffe8d1}
+.kp .events li.dec{color:#8a3b00}
+.kp .foot{margin-top:6px;color:#34495e}
+.kp .verdict-ACCEPT{color:#1e8449;font-weight:bold}
+.kp .verdict-DROP,.kp .verdict-REJECT{color:#b71c1c;font-weight:bold}
+.kp svg .lit{fill:#ffe0c2 !important;stroke:#d35400 !important;stroke-width:3 !important}
+.kp svg .lit-edge{stroke:#d35400 !important;stroke-width:3 !important}
+.kp svg .trail{fill:none;stroke:#d35400;stroke-width:4;stroke-dasharray:8 5;opacity:.8}
+.kp svg .dot{fill:#d35400;stroke:#fff;stroke-width:2}
+""".replace("%SIDE%", str(SIDE_PX))
+
+PLAYER_JS = r"""
+(function () {
+  "use strict";
+  var root = document.querySelector('[data-testid=player]');
+  var D = JSON.parse(document.getElementById('kplab-trace').textContent);
+  var svg = root.querySelector('svg');
+  var layer = svg.querySelector('.overlay-layer');
+  var NS = 'http://www.w3.org/2000/svg';
+  var $ = function (id) { return root.querySelector('[data-testid=' + id + ']'); };
+  var esc = function (s) { return String(s == null ? '' : s).replace(/[&<>"]/g, function (c) {
+    return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]; }); };
+  var state = {walk: D.main, base: D.main, i: 0, playing: false, timer: null, speed: 1, anim: null};
+
+  var trail = document.createElementNS(NS, 'polyline'); trail.setAttribute('class', 'trail');
+  (svg.querySelector('.trail-layer') || layer).appendChild(trail);
+  var dot = document.createElementNS(NS, 'circle'); dot.setAttribute('class', 'dot'); dot.setAttribute('r', 7);
+  dot.setAttribute('data-testid', 'packet-dot'); layer.appendChild(dot);
+
+  function place(p) { if (p) { dot.setAttribute('cx', p[0]); dot.setAttribute('cy', p[1]); } }
+  function hop() { return state.walk.hops[state.i]; }
+
+  function animate(points, done) {
+    if (state.anim) cancelAnimationFrame(state.anim);
+    if (!points || points.length < 2) { place(points && points[points.length - 1]); done(); return; }
+    var lens = [], total = 0;
+    for (var k = 1; k < points.length; k++) {
+      var l = Math.hypot(points[k][0] - points[k - 1][0], points[k][1] - points[k - 1][1]); lens.push(l); total += l; }
+    var ms = Math.min(1100, 250 + total * 0.9) / state.speed, t0 = null;
+    function frame(ts) {
+      if (t0 === null) t0 = ts;
+      var f = Math.min(1, (ts - t0) / ms), want = f * total, k = 0;
+      while (k < lens.length - 1 && want > lens[k]) { want -= lens[k]; k++; }
+      var a = points[k], b = points[k + 1], r = lens[k] ? Math.min(1, want / lens[k]) : 1;
+      place([a[0] + (b[0] - a[0]) * r, a[1] + (b[1] - a[1]) * r]);
+      if (f < 1) state.anim = requestAnimationFrame(frame); else { state.anim = null; done(); }
+    }
+    state.anim = requestAnimationFrame(frame);
+  }
+
+  function packetHtml(h) {
+    var chg = {}; h.changed.forEach(function (c) { chg[c] = true; });
+    function side(txt, a, b) {
+      var parts = String(txt).split(':'), ip = esc(parts[0]), port = parts.length > 1 ? esc(parts[1]) : null;
+      if (chg[a]) ip = '<span class="chg">' + ip + '</span>';
+      if (port !== null && chg[b]) port = '<span class="chg">' + port + '</span>';
+      return port === null ? ip : ip + ':' + port;
+    }
+    var flags = h.flags ? ' [' + esc(h.flags) + ']' : '';
+    var s = esc(h.proto) + ' ' + esc(h.src) + ' → ' + esc(h.dst) + flags;
+    if (h.changed.length) s += ' &nbsp;⇒ leaves as ' + side(h.out_src, 'src', 'sport') + ' → ' + side(h.out_dst, 'dst', 'dport');
+    return s;
+  }
+
+  function cardHtml(h) {
+    var out = '<h3>' + esc(h.host) + ' <span class="k">(' + esc(h.kind) + ')</span></h3>';
+    out += '<div class="row"><span class="k">in</span> ' + esc(h['in'] || '–') + ' <span class="k">out</span> ' +
+      esc(h.out || '–') + (h.path_kind ? ' <span class="k">path</span> ' + esc(h.path_kind) : '') + '</div>';
+    if (h.route) out += '<div class="row"><span class="k">route</span> ' + esc(h.route) + '</div>';
+    h.hooks.forEach(function (k) {
+      out += '<div class="row"><span class="hook">' + esc(k.hook) + '</span> ' + k.chains.map(esc).join(' → ') + '</div>'; });
+    var dec = h.deciding.map(function (n) { return h.steps[n]; }).filter(function (s) { return s.kind !== 'conntrack'; });
+    if (dec.length) {
+      out += '<div class="row k">what decided</div>';
+      dec.forEach(function (s) {
+        out += '<div class="rule">' + (s.where ? '<span class="k">' + esc(s.where) + '</span> ' : '') + esc(s.text) +
+          (s.action ? ' ⇒ <b>' + esc(s.action) + '</b>' : '') + (s.diff ? ' <span class="diff">[' + esc(s.diff) + ']</span>' : '') +
+          (s.note && s.kind !== 'nat' && s.kind !== 'conntrack' ? ' <span class="k">(' + esc(s.note) + ')</span>' : '') + '</div>'; });
+    }
+    if (h.changed.length) out += '<div class="row"><span class="k">changed</span> <span class="diff">' +
+      h.steps.filter(function (s) { return s.diff; }).map(function (s) { return esc(s.diff); }).join('; ') + '</span></div>';
+    if (h.conntrack) out += '<div class="row"><span class="k">conntrack</span> ' + esc(h.conntrack) + '</div>';
+    return out;
+  }
+
+  function events() {
+    var ol = $('event-list'), html = '';
+    state.walk.hops.forEach(function (h, i) {
+      html += '<li class="hop" data-hop="' + i + '" value="' + (i + 1) + '">' + esc(h.host) + ' <span class="k">(' +
+        esc(h.kind) + ')</span> ' + esc(h['in'] || '') + (h.out ? ' → ' + esc(h.out) : '') + '</li>';
+      h.steps.forEach(function (s, n) {
+        var d = h.deciding.indexOf(n) >= 0 ? ' dec' : '';
+        html += '<li class="step' + d + '" data-hop="' + i + '">' + esc(s.kind) + ' ' + esc(s.where ? s.where + ' ' : '') +
+          esc(s.action || '') + (s.diff ? ' [' + esc(s.diff) + ']' : '') + '</li>'; });
+    });
+    ol.innerHTML = html;
+  }
+
+  function show(moveFrom) {
+    var h = hop(), n = state.walk.hops.length;
+    $('hop-counter').textContent = 'Hop ' + (state.i + 1) + '/' + n + (state.walk === state.reply ? ' (reply)' : '');
+    $('packet-label').innerHTML = packetHtml(h);
+    $('hop-card').innerHTML = cardHtml(h);
+    svg.querySelectorAll('.lit,.lit-edge').forEach(function (e) { e.classList.remove('lit', 'lit-edge'); });
+    h.keys.concat(h.vip ? [h.vip] : []).forEach(function (k) {
+      var e = svg.querySelector('[data-key="' + k.replace(/"/g, '\\"') + '"]');
+      if (e) e.classList.add(k.indexOf('node:') === 0 ? 'lit-edge' : 'lit'); });
+    var pts = [];
+    for (var k = 1; k <= state.i; k++) pts = pts.concat(state.walk.hops[k].points);
+    trail.setAttribute('points', pts.map(function (p) { return p.join(','); }).join(' '));
+    root.querySelectorAll('.events li').forEach(function (li) {
+      li.classList.toggle('cur', +li.getAttribute('data-hop') === state.i); });
+    var cur = root.querySelector('.events li.hop.cur');
+    if (cur) { var ol = $('event-list'); ol.scrollTop = cur.offsetTop - ol.offsetTop - 4; }
+    $('back').disabled = $('first').disabled = state.i === 0;
+    $('step').disabled = $('last').disabled = state.i === n - 1;
+    var foot = root.querySelector('.foot');
+    foot.innerHTML = (state.i === n - 1 ? '<span class="verdict-' + esc(state.walk.verdict) + '">' + esc(state.walk.end) + '</span> · ' : '') +
+      (state.walk.notes && state.walk.notes.length ? state.walk.notes.map(esc).join(' ') + ' · ' : '') +
+      (state.walk.dns.length ? 'DNS: ' + state.walk.dns.map(esc).join('; ') + ' · ' : '') + esc(D.simplified);
+    if (moveFrom !== undefined && moveFrom === state.i - 1) animate(h.points, function () {});
+    else { if (state.anim) cancelAnimationFrame(state.anim); state.anim = null; place(h.points[h.points.length - 1]); }
+  }
+
+  function go(i) { i = Math.max(0, Math.min(state.walk.hops.length - 1, i)); var from = state.i; state.i = i; show(from); }
+  function stop() { state.playing = false; clearTimeout(state.timer); $('play').textContent = '▶ play'; }
+  function tick() {
+    if (!state.playing) return;
+    if (state.i >= state.walk.hops.length - 1) { stop(); return; }
+    go(state.i + 1);
+    state.timer = setTimeout(tick, 1600 / state.speed);
+  }
+  function toggle() {
+    if (state.playing) { stop(); return; }
+    if (state.i >= state.walk.hops.length - 1) go(0);
+    state.playing = true; $('play').textContent = '⏸ pause'; state.timer = setTimeout(tick, 700 / state.speed);
+  }
+  function use(walk, reply) {
+    stop(); state.base = walk; state.reply = reply || null;
+    var box = $('reply'); box.checked = false; box.disabled = !state.reply;
+    box.parentNode.title = state.reply ? 'show the answer packet' : 'this trace has no reply (trace with reply=True)';
+    state.walk = walk; state.i = 0; events(); show();
+  }
+
+  $('play').addEventListener('click', toggle);
+  $('step').addEventListener('click', function () { stop(); go(state.i + 1); });
+  $('back').addEventListener('click', function () { stop(); go(state.i - 1); });
+  $('first').addEventListener('click', function () { stop(); go(0); });
+  $('last').addEventListener('click', function () { stop(); go(state.walk.hops.length - 1); });
+  $('speed').addEventListener('change', function (e) { state.speed = +e.target.value; });
+  $('reply').addEventListener('change', function (e) {
+    stop(); state.walk = e.target.checked && state.reply ? state.reply : state.base; state.i = 0; events(); show(); });
+  $('event-list').addEventListener('click', function (e) {
+    var li = e.target.closest('li'); if (li) { stop(); go(+li.getAttribute('data-hop')); } });
+  var sel = $('outcome');
+  var opts = '<option value="-1">as traced (seed)</option>';
+  D.outcomes.forEach(function (o, k) {
+    opts += '<option value="' + k + '"' + (o.walk ? '' : ' disabled') + '>' + esc(o.percent) + ' (' + esc(o.probability) + ') ' +
+      esc(o.verdict) + (o.delivered_to ? ' → ' + esc(o.delivered_to) : '') + '</option>'; });
+  sel.innerHTML = opts; sel.disabled = !D.outcomes.length;
+  sel.addEventListener('change', function (e) {
+    var k = +e.target.value;
+    if (k < 0) use(D.main, D.reply); else use(D.outcomes[k].walk, D.outcomes[k].walk.reply); });
+  root.addEventListener('keydown', function (e) {
+    if (e.target.tagName === 'SELECT' || e.target.tagName === 'INPUT') return;
+    if (e.key === ' ') { toggle(); e.preventDefault(); }
+    else if (e.key === 'ArrowRight') { stop(); go(state.i + 1); e.preventDefault(); }
+    else if (e.key === 'ArrowLeft') { stop(); go(state.i - 1); e.preventDefault(); }
+    else if (e.key === 'Home') { stop(); go(0); e.preventDefault(); }
+    else if (e.key === 'End') { stop(); go(state.walk.hops.length - 1); e.preventDefault(); }
+  });
+  root.addEventListener('click', function (e) { if (e.target.tagName !== 'SELECT') root.focus({preventScroll: true}); });
+  use(D.main, D.reply);
+  // Inside a notebook's iframe: grow the frame to the player's height.
+  function fit() {
+    try { var f = window.frameElement; if (f) f.style.height = (document.documentElement.scrollHeight + 4) + 'px'; } catch (e) {}
+  }
+  if (window.ResizeObserver) new ResizeObserver(fit).observe(document.body);
+  window.addEventListener('load', fit); fit();
+  root.setAttribute('data-ready', '1');
+})();
+"""

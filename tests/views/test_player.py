@@ -1,0 +1,106 @@
+"""The player: built from trace.to_dict() and the picture only, self-contained (nothing fetched), every outcome
+playable with its probability, written atomically."""
+from __future__ import annotations
+
+import json
+import re
+from fractions import Fraction
+
+import pytest
+
+from kplab.errors import KplabError
+from kplab.walk import trace
+from kplab.walk.trace import Trace
+from kplab.views.player import play, player_data
+from kplab.views.picture import picture
+
+
+@pytest.fixture(scope="module")
+def auth_to_webapp(article):
+    src = next(p.key for p in article.pods.values() if p.name.startswith("auth"))
+    return trace(article, src, "default/webapp", reply=True)
+
+
+def _embedded(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="kplab-trace">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def test_hops_carry_what_the_card_shows(article, auth_to_webapp):
+    data = player_data(auth_to_webapp, picture(article))
+    hops = data["main"]["hops"]
+    assert [h["host"] for h in hops] == list(auth_to_webapp.host_names)
+    node = hops[1]
+    assert node["changed"] == ["dst"] and node["out_dst"].startswith("10.244.120.10")
+    assert node["dst"] == "10.96.1.3:80"
+    pre = next(k for k in node["hooks"] if k["hook"] == "PREROUTING")
+    assert pre["chains"][:2] == ["nat/PREROUTING", "KUBE-SERVICES"] and pre["chains"][2].startswith("KUBE-SVC-")
+    assert [k["hook"] for k in node["hooks"]] == ["PREROUTING", "FORWARD", "POSTROUTING"]
+    decided = [node["steps"][i] for i in node["deciding"]]
+    assert any(s["action"] == "DNAT" and "--to-destination" in s["text"] for s in decided)
+    assert "SYN_SENT" in node["conntrack"] and node["route"].startswith("10.244.120.0/24 via")
+    assert node["vip"] == "svc:default/webapp"
+    assert "kernel:minikube" in node["keys"]
+
+
+def test_paths_join_the_hosts(article, auth_to_webapp):
+    pic = picture(article)
+    hops = player_data(auth_to_webapp, pic)["main"]["hops"]
+    for prev, hop in zip(hops, hops[1:]):
+        assert hop["points"][0] == [round(c, 1) for c in pic.hosts[prev["host"]].center]
+        assert hop["points"][-1] == [round(c, 1) for c in pic.hosts[hop["host"]].center]
+
+
+def test_every_outcome_playable_with_its_probability(article, auth_to_webapp):
+    p = play(auth_to_webapp, cluster=article)
+    outs = p.data["outcomes"]
+    assert [o["probability"] for o in outs] == ["1/2", "1/2"]
+    assert sum(Fraction(o["probability"]) for o in outs) == 1
+    assert {o["walk"]["hops"][-1]["host"] for o in outs} == {o.delivered_to for o in auth_to_webapp.outcomes()}
+    assert all(o["walk"]["reply"] is not None for o in outs)
+    assert p.data["reply"]["hops"][0]["host"] == auth_to_webapp.delivered_to
+
+
+def test_document_is_self_contained(article, auth_to_webapp):
+    html = play(auth_to_webapp, cluster=article).html
+    body = html.split("<body", 1)[1]
+    assert not re.search(r"<(img|script|link|iframe|source|object|embed)\b[^>]*\s(src|href|data)=", body), \
+        "nothing loaded from anywhere"
+    assert "http" not in body.replace("http://www.w3.org/2000/svg", "")
+    for hook in ("player", "play", "step", "back", "speed", "reply", "outcome", "hop-card", "event-list",
+                 "hop-counter", "packet-label", "cluster-picture"):
+        assert f'data-testid="{hook}"' in html
+    assert _embedded(html)["main"]["hops"][0]["host"] == auth_to_webapp.hops[0].host
+
+
+def test_without_cluster_the_trace_draws_its_own_hosts(auth_to_webapp):
+    again = Trace.from_dict(json.loads(json.dumps(auth_to_webapp.to_dict())))
+    p = again.play()
+    assert set(p.picture.hosts) == set(again.host_names)
+    assert [o["walk"] for o in p.data["outcomes"]] == [None, None]  # probabilities, no walks to show
+    assert "draw it with the cluster" in p.html
+
+
+def test_notebook_form_is_an_iframe(article, auth_to_webapp):
+    frame = play(auth_to_webapp, cluster=article)._repr_html_()
+    assert frame.startswith('<iframe class="kplab-player" srcdoc="&lt;!doctype html&gt;')
+    assert "<script" not in frame  # the script lives inside the escaped document
+
+
+def test_save_is_atomic(article, auth_to_webapp, tmp_path):
+    p = play(auth_to_webapp, cluster=article, size="presentation")
+    out = p.save(tmp_path / "t.html")
+    assert out.read_text() == p.html and [x.name for x in tmp_path.iterdir()] == ["t.html"]
+    with pytest.raises(KplabError, match="does not exist"):
+        p.save(tmp_path / "no" / "t.html")
+    with pytest.raises(KplabError, match="normal or presentation"):
+        play(auth_to_webapp, cluster=article, size="huge")
+
+
+def test_drop_trace_ends_with_the_reason(four_nodes):
+    """externalTrafficPolicy Local is not set here, so use a pod with no route: a dropped packet still plays."""
+    src = next(p.key for p in four_nodes.pods.values() if p.name.startswith("auth"))
+    t = trace(four_nodes, src, "203.0.113.99", port=80)
+    data = play(t, cluster=four_nodes).data["main"]
+    assert data["verdict"] == t.verdict
+    assert data["end"].startswith(t.verdict)
