@@ -325,20 +325,27 @@ class Stack:
             st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._hook(st, "raw", "OUTPUT")
             self._track(st, "OUTPUT")
-            # The kernel re-routes inside the OUTPUT hooks, so the tables after see the new route: mangle OUTPUT
-            # when it changed the addresses, mark or TOS (ipt_mangle_out), nat OUTPUT when it changed the
-            # destination (nf_nat_ipv4_local_fn); a failed ip_route_me_harder drops the packet right there.
+            # The kernel re-routes inside the OUTPUT hooks: mangle OUTPUT when it changed the addresses, mark or
+            # TOS (ipt_mangle_out), nat OUTPUT when it changed the destination (nf_nat_ipv4_local_fn); a failed
+            # ip_route_me_harder drops the packet right there. The new route takes the packet out (POSTROUTING's
+            # -o), but every OUTPUT table still matches -o against the device of the first route: nf_hook() fixed
+            # state->out once for the whole LOCAL_OUT hook (seen in the kernel lab: host -> ClusterIP -> a local
+            # Calico pod is not `-o cali+` in filter OUTPUT).
+            hook_out = st.out_iface
             before = st.packet
             self._hook(st, "mangle", "OUTPUT")
             if (st.packet.src, st.packet.dst, st.packet.mark, st.packet.tos) != \
                     (before.src, before.dst, before.mark, before.tos):
                 self._reroute(st, "re-routing after mangle OUTPUT (address, mark or TOS changed)")
+                st.out_iface = hook_out
             before = st.packet
             self._nat_hook(st, "OUTPUT")
             if st.packet.dst != before.dst:
                 self._reroute(st, "re-routing after nat OUTPUT (destination changed)")
+            st.out_iface = hook_out
             for table in ("filter", "security"):
                 self._hook(st, table, "OUTPUT")
+            st.out_iface = st.route.out_iface or ("lo" if st.route.local else None)
             self._postrouting(st)
             if st.route.local:
                 st.in_iface = "lo"

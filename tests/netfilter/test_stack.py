@@ -243,3 +243,34 @@ def test_masquerade_out_of_an_unnumbered_device_borrows_another_devices_address(
     bare = Stack(parse_ruleset(MASQ_ALL, "t"), [], {"lo": ["127.0.0.1/8"], "cali1": []},
                  route=lambda p: Route(local=False, out_iface="cali1"))
     assert bare.receive(Packet("10.244.120.102", "10.244.120.102", "tcp", 43210, 80, "SYN"), "cali1").verdict == "DROP"
+
+
+OUT_DEVICE = """*nat
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -d 10.96.0.5/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.3:8080
+-A POSTROUTING -o cali+ -j MARK --set-xmark 0x2/0xffffffff
+COMMIT
+*filter
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -o cali+ -j MARK --set-xmark 0x1/0xffffffff
+-A OUTPUT -o eth0 -j ACCEPT
+COMMIT
+"""
+
+
+def test_output_tables_match_the_first_routes_device_after_nat_reroutes():
+    """nf_hook() fixes state->out once for LOCAL_OUT: after nat OUTPUT's DNAT re-routes the packet to a Calico
+    pod's cali* device, filter OUTPUT's `-o` still sees eth0 (the ClusterIP's route); POSTROUTING sees cali*.
+    Found by the kernel lab (host -> ClusterIP -> local Calico pod)."""
+    def route(packet):
+        if packet.dst == "10.244.1.3":
+            return Route(local=False, out_iface="cali1", gateway=None, src="192.168.0.10")
+        return Route(local=False, out_iface="eth0", gateway="192.168.0.1", src="192.168.0.10")
+    stack = Stack(parse_ruleset(OUT_DEVICE, "t"), ["192.168.0.10"],
+                  {"lo": ["127.0.0.1/8"], "eth0": ["192.168.0.10/24"], "cali1": []}, route=route)
+    walk = stack.send(Packet("192.168.0.10", "10.96.0.5", "tcp", 5555, 80, "SYN"))
+    decided = [(s.table, s.chain, s.rule_number) for s in walk.steps if s.kind == "rule" and s.rule_number]
+    assert ("filter", "OUTPUT", 2) in decided and ("filter", "OUTPUT", 1) not in decided
+    assert ("nat", "POSTROUTING", 1) in decided and walk.packet.mark == 0x2
+    assert walk.route.out_iface == "cali1" and walk.packet.dst == "10.244.1.3"
