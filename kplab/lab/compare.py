@@ -112,14 +112,20 @@ class Verdict:
         return "\n".join(lines)
 
 
-def judge(connection: str, branches, observations) -> Verdict:
+def judge(connection: str, branches, observations, kernel_chains=None) -> Verdict:
     """Compare the simulator's branches ((probability, Trace) pairs, kplab.walk.run_branches) with the kernel's
-    observations of the same connection."""
+    observations of the same connection and, when given, the kernel's chain sequence of each try (kerneltrace.chains
+    of its kernel Trace, in the same order as `observations`): each must equal the chain sequence of a simulator
+    branch with the same outcome."""
+    from kplab.lab.kerneltrace import chains
     verdict = Verdict(connection)
+    expected_chains: dict[Result, list] = {}
     for probability, trace in branches:
         r = simulated(trace)
         verdict.expected[r] = verdict.expected.get(r, Fraction(0)) + Fraction(probability)
-    verdict.seen = Counter(observed(x) for x in observations)
+        expected_chains.setdefault(r, []).append(chains(trace))
+    results = [observed(x) for x in observations]
+    verdict.seen = Counter(results)
     for result, n in verdict.seen.items():
         if result not in verdict.expected:
             verdict.problems.append(f"the kernel gave {result} ({n} of {len(observations)}), which the simulator "
@@ -128,4 +134,48 @@ def judge(connection: str, branches, observations) -> Verdict:
         if p >= COVERAGE and not verdict.seen.get(result):
             verdict.problems.append(f"the simulator gives {result} with {float(p):.0%}, the kernel never did in "
                                     f"{len(observations)} tries")
+    reported = set()
+    for result, kernel in zip(results, kernel_chains or ()):
+        wanted = expected_chains.get(result)
+        if not wanted or kernel in wanted or (result, kernel) in reported:
+            continue
+        reported.add((result, kernel))
+        verdict.problems.append(f"for {result} the kernel's rules differ from the simulator's:\n"
+                                + chain_diff(closest(kernel, wanted), kernel))
     return verdict
+
+
+def closest(kernel, candidates):
+    """The simulator chain sequence most like the kernel's (most equal hops, then most equal steps)."""
+    def score(sim):
+        hops = sum(1 for a, b in zip(sim, kernel) if a == b)
+        steps = sum(1 for a, b in zip(sim, kernel) for x, y in zip(a[1], b[1]) if x == y)
+        return (hops, steps)
+    return max(candidates, key=score)
+
+
+def chain_diff(sim, kernel) -> str:
+    """The first hop where simulator and kernel part ways, step by step, side by side."""
+    lines = []
+    hosts_sim, hosts_kernel = [h for h, _ in sim], [h for h, _ in kernel]
+    if hosts_sim != hosts_kernel:
+        lines.append(f"    hosts: simulator {' > '.join(hosts_sim)}")
+        lines.append(f"           kernel    {' > '.join(hosts_kernel)}")
+    for (host_s, seq_s), (host_k, seq_k) in zip(sim, kernel):
+        if (host_s, seq_s) == (host_k, seq_k):
+            continue
+        lines.append(f"    on {host_s}" + (f" / {host_k}" if host_k != host_s else "") + ":")
+        for i in range(max(len(seq_s), len(seq_k))):
+            a = seq_s[i] if i < len(seq_s) else None
+            b = seq_k[i] if i < len(seq_k) else None
+            mark = " " if a == b else "!"
+            lines.append(f"    {mark} simulator {_fmt(a):<60} kernel {_fmt(b)}")
+        break
+    return "\n".join(lines)
+
+
+def _fmt(step) -> str:
+    if step is None:
+        return "-"
+    table, chain, where, action = step
+    return f"{table}/{chain}#{where} {action}"

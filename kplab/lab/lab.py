@@ -113,7 +113,7 @@ class Lab:
         self.inodes: set[int] = set()
         self.servers: Servers | None = None
         self.listener = None
-        self.positions: dict[str, dict[int, tuple[str, str, int]]] = {}
+        self.positions: dict[str, dict[tuple[str, int], tuple[str, str, int]]] = {}
         self.ifnames: dict[str, dict[int, str]] = {}
         self.nsids: dict[int, str] = {}  # namespace id in the underlay -> host name
         self.built = Built()
@@ -183,7 +183,7 @@ class Lab:
         """The iptables-save line of the rule an nftrace event names (None for chain ends and policies)."""
         if host is None or event.handle is None:
             return None
-        where = self.positions.get(host, {}).get(event.handle)
+        where = self.positions.get(host, {}).get((event.table, event.handle))
         if where is None:
             return None
         table, chain, number = where
@@ -326,6 +326,7 @@ class Lab:
         """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real
         connections, an outcome the simulator gives >= 30 % is missed with probability <= 0.7**tries."""
         from kplab.lab.compare import Verdict, judge
+        from kplab.lab.kerneltrace import chains, kernel_trace
         branches = self.simulate(src_host, dst, port, protocol)
         name = f"{src_host} -> {dst}:{port}/{protocol}"
         deaf = self.unheard(branches)
@@ -335,11 +336,14 @@ class Lab:
         seen = []
         if len({(t.verdict, t.delivered_to, t.source_seen) for _, t in branches}) == 1:
             tries = min(tries, SINGLE_TRIES)
+        kernel_chains = []
         for _ in range(tries):
             if affinity:
                 self.forget_affinity()
-            seen.append(self.traced(src_host, dst, port, protocol)[0])
-        return judge(name, branches, seen)
+            observation, events = self.traced(src_host, dst, port, protocol)
+            seen.append(observation)
+            kernel_chains.append(chains(kernel_trace(self, src_host, f"{dst}:{port}", events, observation)))
+        return judge(name, branches, seen, kernel_chains)
 
     def unheard(self, branches) -> str:
         """Why these simulator branches cannot be checked yet: one delivers to a port where no lab server listens,

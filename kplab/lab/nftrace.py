@@ -175,16 +175,16 @@ class Listener:
         self.sock.close()
 
 
-def rule_positions() -> dict[int, tuple[str, str, int]]:
-    """handle -> (table, chain, number in chain) for every IPv4 nf_tables rule of the calling thread's
-    namespace (an NFT_MSG_GETRULE dump; rules come in chain order)."""
+def rule_positions() -> dict[tuple[str, int], tuple[str, str, int]]:
+    """(table, handle) -> (table, chain, number in chain) for every IPv4 nf_tables rule of the calling thread's
+    namespace (an NFT_MSG_GETRULE dump; rules come in chain order; handles are unique within a table only)."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     try:
         sock.bind((0, 0))
         header = struct.pack("=IHHII", 16 + 4, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETRULE,
                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
         sock.send(header + struct.pack("=BBH", NFPROTO_IPV4, 0, 0))
-        positions: dict[int, tuple[str, str, int]] = {}
+        positions: dict[tuple[str, int], tuple[str, str, int]] = {}
         counts: dict[tuple[str, str], int] = {}
         while True:
             data = sock.recv(1 << 20)
@@ -201,6 +201,7 @@ def rule_positions() -> dict[int, tuple[str, str, int]]:
                     continue
                 table, chain = _string(a[RULE_TABLE]), _string(a[RULE_CHAIN])
                 counts[(table, chain)] = counts.get((table, chain), 0) + 1
-                positions[struct.unpack("!Q", a[RULE_HANDLE][:8])[0]] = (table, chain, counts[(table, chain)])
+                handle = struct.unpack("!Q", a[RULE_HANDLE][:8])[0]
+                positions[(table, handle)] = (table, chain, counts[(table, chain)])
     finally:
         sock.close()
