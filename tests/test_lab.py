@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=30) as r:
         return json.load(r)
 
 
@@ -73,7 +73,7 @@ def test_make_lab_serves_on_loopback_with_no_news_prompt(tmp_path: Path):
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
     server = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 180
         while True:
             try:
                 status = _get(f"http://127.0.0.1:{port}/api/status?token={token}")
