@@ -332,7 +332,7 @@ def check_stopped_at(cluster, src: str, dst: str, answer: str, port: int | None 
 def check_reach(cluster, src: str, dst: str, answer: str, port: int, protocol: str = "tcp") -> Check:
     """Predict whether NetworkPolicy lets SRC open a connection to DST on PORT: `"allowed"` or `"denied"`. The truth
     is `kplab.reach` (Kubernetes semantics: both ends, the union of the policies that select each)."""
-    from kplab.cni.reach import reach_table, table_records
+    import kplab
 
     question = f"May {src} open a connection to {dst} on {port}/{protocol.upper()}?"
     if not answer.strip():
@@ -341,7 +341,7 @@ def check_reach(cluster, src: str, dst: str, answer: str, port: int, protocol: s
             "BLOCKED": False}.get(answer.strip().upper().rstrip("."))
     if word is None:
         return Check(question, answer, None, f"I could not read {answer.strip()!r}: write allowed or denied.")
-    rows = table_records(reach_table(cluster, port=port, protocol=protocol, src=src, dst=dst, reasons=True))
+    rows = list(kplab.reach(cluster, src=src, dst=dst, port=port, protocol=protocol))
     if not rows:
         return Check(question, answer, None, f"NetworkPolicy says nothing about {src} to {dst} (not a pod?).")
     allowed = {bool(r["allowed"]) for r in rows}

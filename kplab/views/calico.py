@@ -1,7 +1,7 @@
 """How Calico enforces NetworkPolicy for one pod: its endpoint chains, the policy chains they call, the ipsets
 those match — read from the rules kplab.cni.calico writes for the pod's node (Felix's iptables layout).
 
-    calico_rules(cluster, pod)      # pod: a kplab Pod, or its "namespace/name" key
+    calico_rules(cluster, "deploy/db")   # a pod as kubectl names it (a workload: one of its pods), or a Pod
 
 Shown in `iptables-save` form, one block per chain in the order a packet to the pod meets them: the pod's
 `cali-tw-<interface>` (ingress), each `cali-pi-…` it jumps to; then `cali-fw-<interface>` (egress) and its
@@ -72,14 +72,19 @@ def _ipset_blocks(text: str) -> dict[str, str]:
 
 
 def calico_rules(cluster, pod) -> CalicoRules:
-    """The Calico chains and ipsets that police POD (a Pod or its `namespace/name` key)."""
+    """The Calico chains and ipsets that police POD (a Pod, its `namespace/name` key, or a kubectl name such as
+    `deploy/db`, which means one of the workload's pods). KplabError when it names no pod."""
     from kplab.cni.calico import calico_ipsets_text, calico_ruleset_text
     from kplab.cni.caliconame import endpoint_chain, interface_name
 
     if isinstance(pod, str):
-        if pod not in cluster.pods:
-            raise KplabError(f"calico rules: no pod {pod!r} (known: {', '.join(sorted(cluster.pods))})")
-        pod = cluster.pods[pod]
+        from kplab.k8s.reference import resolve
+
+        ref = resolve(cluster, pod, "calico rules for") if pod not in cluster.pods else None
+        key = pod if ref is None else ref.key
+        if key not in cluster.pods:
+            raise KplabError(f"calico rules: {pod!r} is not a pod (known: {', '.join(sorted(cluster.pods))})")
+        pod = cluster.pods[key]
     if not pod.node_name:
         raise KplabError(f"calico rules: pod {pod.key} is not scheduled on a node")
     iface = interface_name(pod)

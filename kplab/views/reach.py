@@ -11,3 +11,14 @@ def reach_text(records: list[dict]) -> str:
     widths = [max(len(str(x[i])) for x in rows + [HEAD]) for i in range(4)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4]
                      for row in [HEAD] + rows)
+
+
+def reach_frame(records):
+    """The same rows as a pandas DataFrame (what a notebook shows): from, to, port (`80/TCP`), verdict
+    (`allowed` or `DENIED`), the deciding policies and why. An empty table has the columns and no rows."""
+    import pandas as pd
+
+    rows = [{"from": r["from"], "to": r["to"], "port": f'{r["port"]}/{r["protocol"]}',
+             "verdict": "allowed" if r["allowed"] else "DENIED", "policies": ", ".join(r.get("policies") or ()),
+             "why": r.get("reason", "")} for r in records]
+    return pd.DataFrame(rows, columns=["from", "to", "port", "verdict", "policies", "why"])

@@ -37,5 +37,11 @@ def test_an_unselected_pod_has_no_policy_chain(cluster):
 
 
 def test_unknown_pod_is_a_clear_error(cluster):
-    with pytest.raises(KplabError, match="no pod 'default/nope'"):
+    with pytest.raises(KplabError, match="default/nope"):
         calico_rules(cluster, "default/nope")
+    with pytest.raises(KplabError, match="is not a pod"):
+        calico_rules(cluster, "svc/db")
+
+
+def test_a_workload_name_means_its_pod(cluster):
+    assert calico_rules(cluster, "deploy/db").pod == _pod(cluster, "db")
