@@ -17,6 +17,7 @@ from kplab.k8s.node import Node
 from kplab.k8s.pod import Pod
 from kplab.k8s.service import Service
 from kplab.k8s.settings import ClusterSettings, ProxySettings
+from kplab.k8s.revision import Tracked
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ def _key(key: str) -> str:
 
 
 @dataclass
-class Cluster:
+class Cluster(Tracked):
     namespaces: dict[str, Namespace] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
     pods: dict[str, Pod] = field(default_factory=dict)  # key "ns/name"

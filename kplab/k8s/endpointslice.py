@@ -5,10 +5,11 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.k8s.apistatus import field_invalid, field_required, field_unsupported, invalid
+from kplab.k8s.revision import Tracked
 
 
 @dataclass
-class Endpoint:
+class Endpoint(Tracked):
     addresses: list[str]
     ready: bool | None = None  # None = unset (kube-proxy treats as ready)
     serving: bool | None = None  # None = same as ready
@@ -19,14 +20,14 @@ class Endpoint:
 
 
 @dataclass
-class EndpointPort:
+class EndpointPort(Tracked):
     port: int | None
     protocol: str = "TCP"
     name: str = ""
 
 
 @dataclass
-class EndpointSlice:
+class EndpointSlice(Tracked):
     namespace: str
     name: str
     service_name: str  # label kubernetes.io/service-name

@@ -5,10 +5,11 @@ import re
 from dataclasses import dataclass, field
 
 from kplab.k8s.apistatus import DNS1123_LABEL, field_invalid, invalid
+from kplab.k8s.revision import Tracked
 
 
 @dataclass
-class Namespace:
+class Namespace(Tracked):
     name: str
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -11,12 +11,13 @@ from kplab.k8s.apistatus import field_invalid, field_unsupported, joined_causes
 from kplab.k8s.labelselector import Selector, parse_selector
 from kplab.k8s.networkpolicypeer import Peer, parse_peer
 from kplab.k8s.networkpolicyport import PolicyPort, parse_port
+from kplab.k8s.revision import Tracked
 
 INGRESS, EGRESS = "Ingress", "Egress"
 
 
 @dataclass
-class NetworkPolicy:
+class NetworkPolicy(Tracked):
     namespace: str
     name: str
     spec: dict[str, Any] = field(default_factory=dict)

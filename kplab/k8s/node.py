@@ -5,16 +5,17 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kplab.k8s.apistatus import field_invalid, invalid
+from kplab.k8s.revision import Tracked
 
 
 @dataclass
-class NodeAddress:
+class NodeAddress(Tracked):
     type: str  # InternalIP, ExternalIP, Hostname, ...
     address: str
 
 
 @dataclass
-class Node:
+class Node(Tracked):
     name: str
     labels: dict[str, str] = field(default_factory=dict)
     addresses: list[NodeAddress] = field(default_factory=list)

@@ -7,17 +7,18 @@ from dataclasses import dataclass, field
 
 from kplab.errors import KplabError
 from kplab.k8s.apistatus import DNS1123_SUBDOMAIN, field_invalid, invalid
+from kplab.k8s.revision import Tracked
 
 
 @dataclass
-class ContainerPort:
+class ContainerPort(Tracked):
     port: int
     name: str = ""
     protocol: str = "TCP"
 
 
 @dataclass
-class Pod:
+class Pod(Tracked):
     namespace: str
     name: str
     labels: dict[str, str] = field(default_factory=dict)

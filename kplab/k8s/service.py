@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 from kplab.k8s.apistatus import (DNS1035, DNS1123_LABEL, field_duplicate, field_forbidden, field_invalid,
                                  field_required, field_unsupported, invalid, port_name_problems)
+from kplab.k8s.revision import Tracked
 
 
 @dataclass
-class ServicePort:
+class ServicePort(Tracked):
     port: int
     protocol: str = "TCP"
     name: str = ""
@@ -19,14 +20,14 @@ class ServicePort:
 
 
 @dataclass
-class LoadBalancerIngress:
+class LoadBalancerIngress(Tracked):
     ip: str = ""
     hostname: str = ""
     ip_mode: str | None = None  # "VIP" or "Proxy"
 
 
 @dataclass
-class Service:
+class Service(Tracked):
     namespace: str
     name: str
     type: str = "ClusterIP"  # ClusterIP, NodePort, LoadBalancer, ExternalName

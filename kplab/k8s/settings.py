@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kplab.k8s.revision import Tracked
+
 
 @dataclass
-class ClusterSettings:
+class ClusterSettings(Tracked):
     pod_subnet: str = "10.244.0.0/16"
     node_cidr_mask: int = 24
     service_subnet: str = "10.96.0.0/12"
@@ -16,7 +18,7 @@ class ClusterSettings:
 
 
 @dataclass
-class ProxySettings:
+class ProxySettings(Tracked):
     """KubeProxyConfiguration fields kplab models (iptables mode)."""
 
     mode: str = "iptables"

@@ -26,6 +26,7 @@ from kplab.k8s.apistatus import field_invalid, field_required, invalid
 from kplab.k8s.labelselector import Selector, map_matches, parse_selector
 from kplab.k8s.node import Node
 from kplab.k8s.pod import Pod, pod_from_manifest
+from kplab.k8s.revision import Tracked
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand: no vowels, no 0/1/3
 MAX_GENERATED_NAME_PREFIX = 58  # 63 - 5 random characters
@@ -75,7 +76,7 @@ def generated_name(prefix: str, seed: str, taken: set[str]) -> str:
 
 
 @dataclass
-class Workload:
+class Workload(Tracked):
     kind: str  # Deployment, ReplicaSet, StatefulSet, DaemonSet
     namespace: str
     name: str

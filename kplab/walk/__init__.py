@@ -24,22 +24,14 @@ __all__ = ["Connection", "Flow", "FlowDiff", "Hop", "Host", "Interface", "Networ
 _CACHE_ATTR = "_kplab_trace_network"
 
 
-# Everything the topology and the generated rules are made from: an in-place edit of any of these (a Service's
-# port, a pod's IP, a node's podCIDR, the settings) must give a freshly built network, as kube-proxy would resync.
-_INPUTS = ("namespaces", "nodes", "pods", "services", "endpointslices", "networkpolicies", "settings", "proxy")
-
-
-def _fingerprint(cluster) -> int:
-    """A hash of the objects' contents (their dataclass reprs): about 0.1 ms for the article's cluster,
-    0.25 s for 10,000 Services — hold `network(cluster)` and call `run_trace` for many traces of a big one."""
-    return hash(tuple(repr(getattr(cluster, name, None)) for name in _INPUTS))
-
-
 def network(cluster, refresh: bool = False, **options) -> Network:
-    """The cluster's Network (topology, parsed rules), built once and kept on the cluster object until the
-    cluster's objects change (detected by content, so in-place edits count) or `refresh` is asked for."""
+    """The cluster's Network (topology, parsed rules), built once and kept on the cluster object until any
+    Kubernetes object changes (kplab.k8s.revision: attribute, list and dict edits in place count) or `refresh`
+    is asked for. Checking costs one integer comparison, whatever the cluster's size."""
+    from kplab.k8s import revision
+
     cached = cluster.__dict__.get(_CACHE_ATTR)
-    key = (_fingerprint(cluster), tuple(sorted(options.items())))
+    key = (revision.current(), tuple(sorted(options.items())))
     if not refresh and cached is not None and cached[0] == key:
         return cached[1]
     topo_opts = {k: options[k] for k in ("cni", "overlay", "ip_forward") if k in options}

@@ -188,11 +188,9 @@ class FlowDiff:
 
     @classmethod
     def between(cls, before: Any, after: Any) -> FlowDiff:
-        if before is None or after is None:
+        if before is None or after is None or before is after or before == after:
             return cls()
         before, after = Flow.of(before), Flow.of(after)
-        if before == after:
-            return cls()
         return cls(tuple((f, getattr(before, f), getattr(after, f)) for f in DIFF_FIELDS
                          if getattr(before, f) != getattr(after, f)))
 

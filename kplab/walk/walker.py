@@ -128,12 +128,15 @@ class _HopDraft:
     packet_in: Any
     out_iface: str | None = None
     packet_out: Any = None
-    steps: list[Step] = field(default_factory=list)
+    steps: list = field(default_factory=list)  # Steps, and (engine walk, host) pairs converted only by hop()
     path: str | None = None
 
     def hop(self) -> Hop:
+        steps = []
+        for s in self.steps:
+            steps.extend(_steps_from(*s) if isinstance(s, tuple) else (s,))
         return Hop(self.host, self.host_kind, self.in_iface, self.out_iface, Flow.of(self.packet_in),
-                   Flow.of(self.packet_out) if self.packet_out is not None else None, tuple(self.steps), self.path)
+                   Flow.of(self.packet_out) if self.packet_out is not None else None, tuple(steps), self.path)
 
 
 @dataclass
@@ -205,8 +208,7 @@ class Session:
             hop.path = getattr(walk, "path", None)
             route_entry = None
             out_packet = walk.packet
-            for step in _steps_from(walk, host):
-                hop.steps.append(step)
+            hop.steps.append((walk, host))  # converted to trace steps only for the walk a Trace shows
             if walk.verdict != "ACCEPT":
                 hop.packet_out = out_packet
                 reject = getattr(walk, "reject_with", None)
