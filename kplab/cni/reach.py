@@ -1,4 +1,5 @@
-"""The truth table: every (source, destination) pair's verdict at one port/protocol, as a pandas DataFrame.
+"""The truth table: every (source, destination) pair's verdict at one port/protocol (a pandas DataFrame, made when
+asked for: pandas is imported inside reach_table), and `reach_rows`, the same verdicts as plain rows.
 
 Pairs are not evaluated one by one. Each pod gets a signature per direction — which policies isolate it and
 which rules' peers and named ports it matches — and the decision is made once per distinct pair of signatures,
@@ -9,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from kplab.cni.policy import EGRESS, INGRESS
 from kplab.cni.selection import PolicySelection
@@ -109,13 +109,15 @@ def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: n
 
 def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | list[str] | None = None,
                 dst: str | list[str] | None = None, outside: list[str] | tuple[str, ...] = (), reasons: bool = False,
-                selection: PolicySelection | None = None) -> pd.DataFrame:
+                selection: PolicySelection | None = None):
     """Every pod (and each `outside` address) to every other, or only from `src` / to `dst` (one or a list).
 
     Columns: from, to, port, protocol, allowed, ingress, egress, policies (the policies that decided, ", "-joined);
     with `reasons=True` also `reason` (evaluated pair by pair, so slower). A pod to itself and outside to
     outside are left out: NetworkPolicy says nothing about either.
     """
+    import pandas as pd
+
     protocol = normalise_protocol(protocol)
     sel = selection or PolicySelection.build(cluster)
     pods = [resolve_endpoint(cluster, p.key) for p in sel.pods]
@@ -172,7 +174,7 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
     return frame
 
 
-def table_records(frame: pd.DataFrame) -> list[dict]:
+def table_records(frame) -> list[dict]:
     """The CLI's JSON shape: {from, to, port, protocol, allowed, ingress, egress, policies: [...]} (+ reason)."""
     out = []
     for row in frame.itertuples(index=False):

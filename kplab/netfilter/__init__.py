@@ -29,8 +29,8 @@ Random choices
     SeededChooser(seed); enumerate_outcomes(run, exact_kernel=False) -> [(Fraction, result)]
     (kube-proxy's 1/3, 1/2, 1 chain gives 1/3 each; see probability.py for the kernel's 31-bit fixed point)
 
-kube-proxy's test vocabulary
-    kube_proxy_verdict(walks) -> "DNAT" | "ACCEPT" | "DROP" | "REJECT" | "NO_MATCH"   (verdict.py)
+One node alone (node.py)
+    node_stack(ruleset, local_ips), trace_first_packet(stack, packet), endpoints(walks), masquerade(walks)
 """
 from kplab.netfilter.chooser import Chooser, SeededChooser, enumerate_outcomes
 from kplab.netfilter.conntrack import Connection, Conntrack
@@ -39,8 +39,7 @@ from kplab.netfilter.packet import Packet, Route
 from kplab.netfilter.probability import Probability
 from kplab.netfilter.ruleset import Chain, Ruleset, Table, parse_ruleset
 from kplab.netfilter.stack import Clock, Stack, Step, Walk
-from kplab.netfilter.verdict import kube_proxy_verdict
 
 __all__ = ["Chain", "Chooser", "Clock", "Connection", "Conntrack", "IPSets", "Packet", "Probability", "Route",
-           "Ruleset", "SeededChooser", "Stack", "Step", "Table", "Walk", "enumerate_outcomes", "kube_proxy_verdict",
+           "Ruleset", "SeededChooser", "Stack", "Step", "Table", "Walk", "enumerate_outcomes",
            "parse_ipsets", "parse_ruleset"]

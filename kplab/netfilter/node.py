@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from fractions import Fraction
+from typing import Iterable
 
 from kplab.netfilter.chooser import enumerate_outcomes
 from kplab.netfilter.fib import Address, Fib, node_fib
@@ -65,3 +66,25 @@ def overall_verdict(outcomes: list[tuple[Fraction, Walk]]) -> str:
         totals[w.verdict] = totals.get(w.verdict, Fraction(0)) + p
     order = ("DROP", "REJECT", "ACCEPT")
     return max(totals, key=lambda v: (totals[v], -order.index(v)))
+
+
+def weighted(walks: Iterable) -> list[tuple[Fraction, Walk]]:
+    """(probability, Walk) pairs from Walks (each counted as certain) or from enumerate_outcomes' pairs."""
+    return [(Fraction(item[0]), item[1]) if isinstance(item, tuple) else (Fraction(1), item) for item in walks]
+
+
+def endpoints(walks: Iterable) -> list[str]:
+    """Every DNAT destination across the walks, `ip:port`, sorted by address then port."""
+    found = {w.dnat for _, w in weighted(walks) if w.dnat is not None}
+    return sorted(found, key=_endpoint_key)
+
+
+def masquerade(walks: Iterable) -> bool:
+    """True when MASQUERADE or SNAT changed the source in any of the walks."""
+    return any(w.masqueraded for _, w in weighted(walks))
+
+
+def _endpoint_key(text: str):
+    host, _, port = text.rpartition(":")
+    ip = ipaddress.ip_address(host.strip("[]"))
+    return (ip.version, int(ip), int(port) if port.isdigit() else 0)

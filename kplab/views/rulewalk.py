@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from kplab.netfilter.node import overall_verdict
+from kplab.kubeproxy.verdict import kube_proxy_verdict, walk_verdict
+from kplab.netfilter.node import endpoints, masquerade, overall_verdict
 from kplab.netfilter.stack import Step, Walk
-from kplab.netfilter.verdict import endpoints, kube_proxy_verdict, masquerade, walk_verdict
 
 
 def _hop(step: Step) -> dict:

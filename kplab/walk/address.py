@@ -107,10 +107,8 @@ def _need_port(port: int | None, spec: str) -> int:
 
 def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, namespace: str, spec: str,
               depth: int = 0) -> Destination:
-    try:
-        from kplab.dns import resolve
-    except ImportError as e:  # pragma: no cover - dns lands with the cluster model
-        raise KplabError(f"destination {spec}: DNS names need kplab.dns ({e})") from None
+    from kplab.dns import resolve
+
     answer = resolve(cluster, name, from_namespace=namespace)
     steps: list[Step] = []
     records = list(getattr(answer, "records", []) or [])

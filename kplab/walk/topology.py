@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
+from kplab.cni.caliconame import interface_name
 from kplab.errors import KplabError
 from kplab.walk.address import is_ipv4
 from kplab.walk.host import Host
@@ -165,7 +166,7 @@ class Topology:
             node.interfaces[port] = Interface(port, "bridge-port", [], master="cni0", peer=(pod.key, "eth0"))
             self.bridge_ports.setdefault((node.name, "cni0"), {})[pod.ip] = pod.key
         else:
-            port = calico_interface_name(pod)
+            port = interface_name(pod)
             host.add_interface(Interface("eth0", "veth", [f"{pod.ip}/32"], peer=(node.name, port)))
             host.routes.add(RouteEntry("default", via=CALICO_GATEWAY, dev="eth0"))
             host.routes.add(RouteEntry(f"{CALICO_GATEWAY}/32", dev="eth0", scope="link"))
@@ -305,17 +306,6 @@ class Topology:
 
     def show(self) -> str:
         return "\n\n".join(h.show() for h in self.hosts.values())
-
-
-def calico_interface_name(pod) -> str:
-    """Calico's host-side veth name; the policy engineer's function when present."""
-    try:
-        from kplab.cni.calico import interface_name
-    except ImportError:
-        interface_name = None
-    if interface_name is not None:
-        return interface_name(pod)
-    return "cali" + hashlib.sha1(f"{pod.namespace}.{pod.name}".encode()).hexdigest()[:11]
 
 
 def node_passes_health_check(cluster, service, node_name: str) -> bool:

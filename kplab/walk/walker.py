@@ -71,12 +71,9 @@ class Network:
             from kplab.cni.calico import calico_ruleset_text
             calico = parse_ruleset(calico_ruleset_text(self.cluster, host_name), source=f"{host_name} calico rules")
             ruleset = ruleset.combine(calico)
-            try:
-                from kplab.cni.calico import calico_ipsets_text
-                from kplab.netfilter import parse_ipsets
-                ipsets = parse_ipsets(calico_ipsets_text(self.cluster), "calico ipsets")
-            except ImportError:
-                ipsets = None
+            from kplab.cni.calico import calico_ipsets_text
+            from kplab.netfilter import parse_ipsets
+            ipsets = parse_ipsets(calico_ipsets_text(self.cluster), "calico ipsets")
         return ruleset, ipsets
 
     def rules(self, host_name: str) -> str:

@@ -39,7 +39,7 @@ def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         if not CASE_FILES:
             metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(
-                reason=f"conformance folder {CASES_DIR} is absent"))])
+                reason=f"conformance data not found at {CASES_DIR}"))])
             return
         cases = [json.loads(p.read_text()) for p in CASE_FILES]
         metafunc.parametrize("case", cases, ids=[p.stem for p in CASE_FILES])

@@ -40,9 +40,10 @@ def _ruleset(conformance, case):
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_packet_flow(conformance, case):
     pytest.importorskip("kplab.netfilter.stack")
-    from kplab.netfilter import Packet, kube_proxy_verdict
+    from kplab.kubeproxy.verdict import kube_proxy_verdict
+    from kplab.netfilter import Packet
     from kplab.netfilter.node import node_stack, trace_first_packet
-    from kplab.netfilter.verdict import endpoints, masquerade
+    from kplab.netfilter.node import endpoints, masquerade
 
     ruleset = _ruleset(conformance, case)
     # the fixture's local addresses: node IPs plus loopback (kube-proxy's tracer also counts ::1 as local)

@@ -1,7 +1,7 @@
 """Mapping a kernel-faithful walk to the vocabulary of kube-proxy's own test tracer.
 
 kube-proxy's unit tests (proxier_test.go, `tracePacket`) judge a packet with a simplified tracer and say DNAT,
-ACCEPT, DROP, REJECT or NO_MATCH. kplab walks the packet the way the kernel does (every hook, conntrack,
+ACCEPT, DROP, REJECT or NO_MATCH. kplab.netfilter walks the packet the way the kernel does (every hook, conntrack,
 routing), then names the result in that vocabulary, per outcome:
 
 1. DROP or REJECT when the walk was dropped or rejected (by a rule, or by a policy);
@@ -18,10 +18,10 @@ MASQUERADE/SNAT really happened in POSTROUTING, not merely that KUBE-MARK-MASQ s
 """
 from __future__ import annotations
 
-import ipaddress
 from fractions import Fraction
 from typing import Iterable
 
+from kplab.netfilter.node import weighted
 from kplab.netfilter.stack import Walk
 
 VOCABULARY = ("DNAT", "ACCEPT", "DROP", "REJECT", "NO_MATCH")
@@ -39,42 +39,15 @@ def walk_verdict(walk: Walk) -> str:
     return "NO_MATCH"
 
 
-def _weighted(walks: Iterable) -> list[tuple[Fraction, Walk]]:
-    out = []
-    for item in walks:
-        if isinstance(item, tuple):
-            out.append((Fraction(item[0]), item[1]))
-        else:
-            out.append((Fraction(1), item))
-    return out
-
-
 def kube_proxy_verdict(walks: Iterable) -> str:
     """`walks`: Walks, or (probability, Walk) pairs as enumerate_outcomes returns them."""
-    weighted = _weighted(walks)
-    if not weighted:
+    pairs = weighted(walks)
+    if not pairs:
         raise ValueError("no walks")
-    verdicts = [(p, walk_verdict(w)) for p, w in weighted]
+    verdicts = [(p, walk_verdict(w)) for p, w in pairs]
     if any(v == "DNAT" for _, v in verdicts):
         return "DNAT"
     totals: dict[str, Fraction] = {}
     for p, v in verdicts:
         totals[v] = totals.get(v, Fraction(0)) + p
     return max(totals, key=lambda v: (totals[v], -VOCABULARY.index(v)))
-
-
-def endpoints(walks: Iterable) -> list[str]:
-    """Every DNAT destination across the walks, `ip:port`, sorted by address then port."""
-    found = {w.dnat for _, w in _weighted(walks) if w.dnat is not None}
-    return sorted(found, key=_endpoint_key)
-
-
-def masquerade(walks: Iterable) -> bool:
-    return any(w.masqueraded for _, w in _weighted(walks))
-
-
-def _endpoint_key(text: str):
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]")
-    ip = ipaddress.ip_address(host)
-    return (ip.version, int(ip), int(port) if port.isdigit() else 0)

@@ -1,0 +1,125 @@
+"""The seams of DESIGN.md, checked on the source with `ast`: every import counts, at module level or inside a
+function (a lazy import is still a dependency)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "kplab"
+RENDERING = ("pandas", "matplotlib", "ipywidgets", "networkx")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {_module(p): ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+MODULES = _modules()
+
+
+def imports(tree: ast.Module, module: str, top_level_only: bool = False) -> set[str]:
+    """Every module `tree` imports (absolute names; relative imports resolved against `module`)."""
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: len(module.split(".")) - node.level + (1 if module in _PACKAGES else 0)]
+                base = ".".join(package + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.add(node.args[0].value)
+    return found
+
+
+_PACKAGES = {_module(p) for p in PACKAGE.rglob("__init__.py")}
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def _violations(source: str, forbidden: tuple[str, ...], allowed: dict[str, set[str]] | None = None) -> list[str]:
+    out = []
+    for module, tree in MODULES.items():
+        if not _under(module, source):
+            continue
+        for name in sorted(imports(tree, module)):
+            if any(_under(name, f) for f in forbidden) and name not in (allowed or {}).get(module, set()):
+                out.append(f"{module} imports {name}")
+    return out
+
+
+def test_the_parser_sees_lazy_imports():
+    tree = ast.parse("def f():\n    from kplab.walk import trace\n    import pandas as pd\n")
+    assert imports(tree, "kplab.k8s.x") >= {"kplab.walk", "kplab.walk.trace", "pandas"}
+    assert imports(tree, "kplab.k8s.x", top_level_only=True) == set()
+
+
+@pytest.mark.parametrize("source,forbidden", [
+    ("kplab.k8s", ("kplab.walk", "kplab.kubeproxy", "kplab.cni", "kplab.dns", "kplab.netfilter", "kplab.views",
+                   "kplab.cli", "kplab.lab", "kplab.exercises")),
+    ("kplab.netfilter", ("kplab.k8s", "kplab.kubeproxy", "kplab.cni", "kplab.dns", "kplab.walk", "kplab.views",
+                         "kplab.cli", "kplab.lab", "kplab.exercises")),
+    ("kplab.kubeproxy", ("kplab.cni", "kplab.dns", "kplab.walk", "kplab.views", "kplab.cli", "kplab.lab")),
+    ("kplab.cni", ("kplab.kubeproxy", "kplab.dns", "kplab.walk", "kplab.views", "kplab.cli", "kplab.lab")),
+    ("kplab.dns", ("kplab.kubeproxy", "kplab.cni", "kplab.walk", "kplab.views", "kplab.cli", "kplab.lab")),
+    ("kplab.views", ("kplab.cli",)),
+])
+def test_core_parts_import_nothing_above_them(source, forbidden):
+    assert _violations(source, forbidden) == []
+
+
+def test_the_walk_renders_nothing_but_hands_a_trace_to_the_player():
+    # Trace.play is the one door from the model to a view: it imports kplab.views.player when called.
+    assert _violations("kplab.walk", ("kplab.views", "kplab.cli", "kplab.lab"),
+                       allowed={"kplab.walk.trace": {"kplab.views", "kplab.views.player"}}) == []
+
+
+def test_core_modules_import_no_rendering_library_at_module_level():
+    core = [m for m in MODULES if not (_under(m, "kplab.views") or _under(m, "kplab.cli"))]
+    bad = [f"{m} imports {n}" for m in core for n in sorted(imports(MODULES[m], m, top_level_only=True))
+           if n.split(".")[0] in RENDERING]
+    assert bad == []
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    return {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+
+
+def test_netfilter_knows_nothing_of_kube_proxy_or_calico():
+    """No string the engine acts on names a kube-proxy chain or a Calico one (docstrings may mention them)."""
+    bad = []
+    for module, tree in MODULES.items():
+        if not _under(module, "kplab.netfilter"):
+            continue
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                    and any(w in node.value for w in ("KUBE-", "cali")):
+                bad.append(f"{module}:{node.lineno}: {node.value[:60]!r}")
+    assert bad == [], "\n".join(bad)
+
+
+def test_no_import_error_fallbacks():
+    bad = []
+    for module, tree in MODULES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                names = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
+                if names & {"ImportError", "ModuleNotFoundError"}:
+                    bad.append(f"{module}:{node.lineno}")
+    assert bad == []
