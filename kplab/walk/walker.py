@@ -128,6 +128,10 @@ class _HopDraft:
     steps: list = field(default_factory=list)  # Steps, and (engine walk, host) pairs converted only by hop()
     path: str | None = None
 
+    def decisions(self) -> list:
+        """The steps so far, engine steps as the engine recorded them (each has table and action)."""
+        return [e for s in self.steps for e in (s[0].steps if isinstance(s, tuple) else (s,))]
+
     def hop(self) -> Hop:
         steps = []
         for s in self.steps:
@@ -458,15 +462,15 @@ def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> 
     return trace
 
 
-def blocked_on_the_way_out(walked: Walked, protocol: str) -> bool:
+def blocked_on_the_way_out(walked: Walked | Trace, protocol: str) -> bool:
     """A UDP datagram that the sending host's own rules dropped or rejected (OUTPUT or POSTROUTING): ip_local_out
     returns NF_DROP's -EPERM and udp_sendmsg hands it to the application. (A TCP connect() ignores it and
     retransmits; a REJECT's ICMP error then ends it.)"""
     if protocol != "udp" or walked.verdict not in ("DROP", "REJECT") or len(walked.hops) != 1:
         return False
-    hop = walked.hops[0]
-    return hop.path == "output" and any(getattr(s.detail, "table", None) and s.action in ("DROP", "REJECT")
-                                        for s in hop.steps)
+    hop = walked.hops[0]  # a walk in progress (its engine steps) or a finished Trace's Hop (its Steps)
+    steps = hop.decisions() if isinstance(hop, _HopDraft) else hop.steps
+    return hop.path == "output" and any(s.table and s.action in ("DROP", "REJECT") for s in steps)
 
 
 def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), reply: Trace | None = None,
