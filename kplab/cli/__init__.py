@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     re_.add_argument("--port", type=int)
     re_.add_argument("--protocol", type=str.upper, choices=["TCP", "UDP", "SCTP"], default="TCP")
     re_.add_argument("--json", action="store_true")
+    from kplab.cli.lab import add_parser as add_lab
+    add_lab(sub)
     return p
 
 
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             from kplab.cli.trace_rules import run
         elif args.command == "reach":
             from kplab.cli.reach import run
+        elif args.command == "lab":
+            from kplab.cli.lab import run
         else:  # pragma: no cover - argparse refuses unknown commands
             raise KplabError(f"unknown command {args.command}")
         return run(args) or 0

@@ -174,21 +174,23 @@ def kernel_trace(lab, source: str, destination: str, events, observation) -> Tra
 
 
 def chains(trace) -> tuple[tuple[str, tuple], ...]:
-    """Per hop, the netfilter decisions in order: (host, ((table, chain, rule number | 'end' | 'policy', action
-    class), ...)). The same shape for the simulator's Trace and the kernel's, so they can be compared."""
-    out = []
-    for hop in trace.hops:
-        seq = []
-        for s in hop.steps:
-            if s.kind not in ("rule", "nat", "policy") or not s.table or s.table in LAB_TABLES:
-                continue
-            if s.rule_number is not None:
-                where = s.rule_number
-            else:
-                where = "policy" if s.chain in BASE_CHAINS else "end"
-            seq.append((s.table, s.chain, where, _class(s.action, where)))
-        out.append((hop.host, tuple(seq)))
-    return tuple(out)
+    """Per hop, the netfilter decisions in order: (host, hop_chain(hop)). The same shape for the simulator's Trace
+    and the kernel's, so they can be compared."""
+    return tuple((hop.host, hop_chain(hop)) for hop in trace.hops)
+
+
+def hop_chain(hop) -> tuple[tuple, ...]:
+    """A hop's netfilter decisions: ((table, chain, rule number | 'end' | 'policy', action class), ...)."""
+    seq = []
+    for s in rule_steps(hop):
+        where = s.rule_number if s.rule_number is not None else "policy" if s.chain in BASE_CHAINS else "end"
+        seq.append((s.table, s.chain, where, _class(s.action, where)))
+    return tuple(seq)
+
+
+def rule_steps(hop) -> tuple:
+    """The hop's steps that are netfilter decisions of the cluster's rules (not the lab's raw TRACE rules)."""
+    return tuple(s for s in hop.steps if s.kind in ("rule", "nat", "policy") and s.table and s.table not in LAB_TABLES)
 
 
 def _class(action: str, where) -> str:

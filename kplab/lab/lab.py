@@ -93,7 +93,7 @@ class Lab:
     """A cluster built in network namespaces named `kpl-<pid>-<tag>-<host>` (see kplab.lab.namespace)."""
 
     def __init__(self, cluster, *, clients: tuple[str, ...] = (OUTSIDE_CLIENT,), tag: str | None = None,
-                 network=None, **options):
+                 network=None, prefix: str | None = None, **options):
         from kplab.walk import network as simulator_network
         self.cluster = cluster
         self.notes: list[str] = []  # where the lab (and so the simulator it is compared with) differs from asked
@@ -107,7 +107,9 @@ class Lab:
         for ip in self.clients:
             self.topology.outside_host(ip)
         self.tag = tag or secrets.token_hex(3)
-        self.prefix = ns.run_prefix(self.tag)
+        self.prefix = prefix or ns.run_prefix(self.tag)  # another process's prefix when attaching to its lab
+        if not self.prefix.startswith(ns.PREFIX):
+            raise LabError(f"lab namespaces are named {ns.PREFIX}..., not {self.prefix}")
         self.plan = plan(self.topology, self.prefix)
         self.names = sorted(set(self.plan.namespaces.values()))
         self.inodes: set[int] = set()
@@ -275,6 +277,72 @@ class Lab:
     def leaks(self) -> list[str]:
         """What this lab left behind after `stop()` (see namespace.leaks)."""
         return ns.leaks(self.prefix, self.inodes)
+
+    # ---- a lab left up by `kplab lab up` ----------------------------------------------------------------------
+    def attach(self) -> "Lab":
+        """Use namespaces another process built (same prefix): read ids, rule positions and interfaces, start
+        the servers and the trace listener here. `detach()` stops those and leaves the namespaces up."""
+        problems = check()
+        if problems:
+            raise LabError("; ".join(problems))
+        missing = [n for n in self.names if n not in set(ns.existing(self.prefix))]
+        if missing:
+            raise LabError(f"the lab's namespaces are gone ({', '.join(missing[:3])}...): run `kplab lab up` again")
+        self.inodes = {ns.inode(n) for n in self.names}
+        ul = self.plan.namespace(UNDERLAY)
+        hosts = {name: host for host, name in self.plan.namespaces.items()}
+        self.nsids = {i: hosts[name] for i, name in ns.peer_ids(ul).items() if name in hosts}
+        self.positions, self.ifnames = _per_namespace(self.plan.namespaces)
+        try:
+            self._serve()
+            self._listen()
+        except BaseException:
+            self.detach()
+            raise
+        self.up = True
+        return self
+
+    def detach(self) -> None:
+        """Stop this process's servers and trace listener and forget the lab, leaving its namespaces up."""
+        if self.servers is not None:
+            self.servers.stop()
+            self.servers = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        self.up = False
+        _unregister(self)
+
+    # ---- one traced connection, as a Trace ----------------------------------------------------------------------
+    def trace(self, src_host: str, dst: str, port: int, protocol: str = "tcp", label: tuple[str, str] | None = None):
+        """One real connection from a lab host, traced by the kernel, as a kplab Trace (kplab.lab.kerneltrace)."""
+        from kplab.lab.kerneltrace import kernel_trace
+        observation, events = self.traced(src_host, dst, port, protocol)
+        source, destination = label or (src_host, f"{dst}:{port}")
+        return kernel_trace(self, source, destination, events, observation)
+
+    def side_by_side(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 1,
+                     label: tuple[str, str] | None = None):
+        """(the simulator's Trace, the kernel's Trace, a compare.Verdict over `tries` connections): the simulator
+        branch shown is one with the kernel's outcome, the one whose rules are most like the kernel's."""
+        from kplab.lab.compare import closest, judge, observed, simulated
+        from kplab.lab.kerneltrace import chains, kernel_trace
+        source, destination = label or (src_host, f"{dst}:{port}")
+        branches = self.simulate(src_host, dst, port, protocol)
+        kernels, seen, kernel_chains = [], [], []
+        for _ in range(tries):
+            if self.has_affinity():
+                self.forget_affinity()
+            observation, events = self.traced(src_host, dst, port, protocol)
+            kernel = kernel_trace(self, source, destination, events, observation)
+            kernels.append(kernel)
+            seen.append(observation)
+            kernel_chains.append(chains(kernel))
+        kernel = kernels[-1]
+        same = [t for _, t in branches if simulated(t) == observed(seen[-1])] or [t for _, t in branches]
+        best = closest(chains(kernel), [chains(t) for t in same])
+        simulated_trace = next(t for t in same if chains(t) == best)
+        return simulated_trace, kernel, judge(f"{source} -> {destination}", branches, seen, kernel_chains)
 
     # ---- using it ----------------------------------------------------------------------------
     def namespace(self, host: str) -> str:

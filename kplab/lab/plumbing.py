@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from kplab.lab.namespace import LabError
 
 UNDERLAY = "underlay"
+WAN_GATEWAY = "169.254.0.1"  # the router's link-scope address on `wan`: the outside clients' gateway
 
 
 @dataclass
@@ -118,12 +119,19 @@ def plan(topology, prefix: str) -> Plan:
         for iface in host.interfaces.values():
             for address in iface.addresses:
                 lines.append(f"addr add {address} dev {iface.name}")
+            if iface.kind == "wan":
+                lines.append(f"addr add {WAN_GATEWAY}/32 dev {iface.name} scope link")
         for iface in host.interfaces.values():
             lines.append(f"link set {iface.name} up")
         # on-link routes first: a gateway must be reachable when a route through it is added
         for route in sorted(host.routes.routes, key=lambda r: bool(r.via or r.nexthops)):
             if route.proto == "kernel" or route.kind == "local":
                 continue  # connected routes come with the addresses
+            if host.kind == "outside" and route.dest == "default" and not route.via:
+                # an on-link default route would need the router to answer ARP for every address on the
+                # internet; a gateway on the link sends everything to the router, which is what it means
+                lines.append(f"route add default via {WAN_GATEWAY} dev {route.dev} onlink")
+                continue
             lines.append(route_command(route))
     return p
 

@@ -44,8 +44,13 @@ def test_addresses_and_routes_are_the_topologys():
             have = {(w[1], w[3]) for w in (line.split() for line in run(["ip", "-o", "-4", "addr"], namespace=where)
                                                .splitlines())}
             want = {(i.name, a) for i in topo.interfaces.values() for a in i.addresses} | {("lo", "127.0.0.1/8")}
+            if host == "router":
+                want.add(("wan", "169.254.0.1/32"))  # the outside clients' gateway (plumbing.WAN_GATEWAY)
             assert have == want, host
             routes = run(["ip", "route"], namespace=where)
+            if topo.kind == "outside":  # everything to the router, as its on-link default route means
+                assert routes.startswith("default via 169.254.0.1 dev eth0 onlink"), routes
+                continue
             for entry in topo.routes.routes:
                 first = str(entry).splitlines()[0].replace(" proto bird", "")
                 assert first.split(" proto ")[0].split(" scope ")[0] in routes, (host, first)
