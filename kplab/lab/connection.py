@@ -42,10 +42,10 @@ class Observation:
 
 
 def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT,
-            dropped=None) -> Observation:
+            dropped=None, sport: int | None = None) -> Observation:
     """Open one connection (TCP) or send one datagram (UDP) from `namespace` to dst:port and wait for the line.
 
-    `dropped`, when given, is polled while waiting: once it returns "drop" (the kernel's trace showed the packet
+    `sport` is the client's source port (None: the kernel's ephemeral choice). `dropped`, when given, is polled while waiting: once it returns "drop" (the kernel's trace showed the packet
     dropped by a DROP rule or policy, which sends nothing back) the connection is given up as timed out at once
     instead of waiting the whole timeout; "reject" (a REJECT, whose error is on its way) keeps waiting."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
@@ -55,6 +55,8 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
     local = None
     try:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TRACE_TOS)
+        if sport is not None:  # a port no earlier try used: a new connection, never an old conntrack entry
+            sock.bind(("0.0.0.0", sport))
         sock.setblocking(False)
         code = sock.connect_ex((dst, port))
         if code not in (0, errno.EINPROGRESS):

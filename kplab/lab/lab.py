@@ -36,6 +36,7 @@ TRACE_RULES = (  # raw table: trace the lab clients' packets (TOS set by connect
     f"-A OUTPUT -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
     f"-A OUTPUT -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
     "COMMIT\n")
+CLIENT_PORTS = (10000, 32000)  # traced clients' source ports, one per connection, cycling
 SINGLE_TRIES = 12  # when the simulator predicts one outcome: a kernel deviation of >= 30 % shows with p >= 0.986
 TOOLS = ("ip", "nsenter", "iptables-restore", "ipset")
 
@@ -120,6 +121,7 @@ class Lab:
         self.nsids: dict[int, str] = {}  # namespace id in the underlay -> host name
         self.built = Built()
         self._lines: dict[str, dict[tuple[str, str], list[str]]] = {}
+        self._port = CLIENT_PORTS[0] + secrets.randbelow(1000)
         self.up = False
         self._lock = threading.Lock()
 
@@ -377,7 +379,8 @@ class Lab:
                 if e.verdict == "drop":
                     return "reject" if "-j REJECT" in (self.rule_text(self.nsids.get(e.nsid), e) or "") else "drop"
             return None
-        seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped)
+        seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped,
+                       sport=self._source_port())
         events.extend(self.listener.drain())
         if self.listener.lost:
             self.listener.lost = False
@@ -430,6 +433,13 @@ class Lab:
         """True when some node's rules use `-m recent` (ClientIP session affinity)."""
         return any("-m recent" in self.network.rules(h) for h, host in self.topology.hosts.items()
                    if host.kind == "node")
+
+    def _source_port(self) -> int:
+        """A fresh client port for every traced connection, below the kernel's ephemeral range (32768-60999): a
+        random ephemeral port can repeat a recent try's, and its UDP conntrack entry (alive 30 s) would make the
+        new datagram part of the old flow, already NATed."""
+        self._port = self._port + 1 if self._port < CLIENT_PORTS[1] else CLIENT_PORTS[0]
+        return self._port
 
     def forget_affinity(self) -> None:
         """Clear every node's `-m recent` lists (kube-proxy's ClientIP session affinity), so the next connection
