@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from kplab.lab.namespace import inside
 
 TRACE_TOS = 0x20  # DSCP 8 (CS1): set on lab clients' packets so the TRACE rules pick only them
-TIMEOUT = 0.5  # seconds: far above a namespace round trip (~0.1 ms), below TCP's first SYN retransmit (1 s)
+TIMEOUT = 1.5  # seconds without an answer or a traced drop: a namespace round trip takes ~0.1 ms, but a loaded
+# 2-core machine can leave the server thread unscheduled for a while (a drop shows in the trace at once)
 POLL_MS = 2
 KINDS = ("reached", "refused", "unreachable", "blocked", "timeout")
 
