@@ -19,10 +19,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default="wide")
 
     r = sub.add_parser("rules", help="a node's rules as kube-proxy writes them")
-    r.add_argument("manifests", nargs="+")
-    r.add_argument("--node", required=True)
-    r.add_argument("--layout", choices=["current", "v1.19"], default="current")
-    r.add_argument("--form", choices=["restore", "save", "list"], default="restore")
+    r.add_argument("manifests", nargs="+", help="manifest files or folders (YAML)")
+    r.add_argument("--node", required=True, help="the node whose rules to print")
+    r.add_argument("--layout", choices=["current", "v1.19"], default="current",
+                   help="kube-proxy's rule layout: today's (default) or the v1.19 one")
+    r.add_argument("--form", choices=["restore", "save", "list"], default="save",
+                   help="save (default): the node's whole rule set as iptables-save prints it, which trace-rules "
+                        "walks; restore: kube-proxy's iptables-restore payload (without the jumps from the "
+                        "built-in chains, which kube-proxy installs separately); list: iptables -L -n")
     r.add_argument("--table", choices=["filter", "nat", "mangle"], default="nat", help="table for --form list")
     r.add_argument("--chain", help="only this chain (--form list)")
 
@@ -40,16 +44,27 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overlay", choices=["none", "vxlan", "ipip"], help="between nodes (default: the cluster's settings)")
 
     tr = sub.add_parser("trace-rules", help="one packet through one node's iptables-save rules")
-    tr.add_argument("dump")
-    tr.add_argument("--src", required=True)
-    tr.add_argument("--dst", required=True)
-    tr.add_argument("--dport", type=int, required=True)
-    tr.add_argument("--sport", type=int)
-    tr.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp", "icmp"], default="tcp")
-    tr.add_argument("--local-ip", action="append", default=[])
-    tr.add_argument("--in-iface")
-    tr.add_argument("--ipset", action="append", default=[], help="ipset save/list text file")
-    tr.add_argument("--json", action="store_true")
+    tr.add_argument("dump", help="the node's `iptables-save` output (a file)")
+    tr.add_argument("--src", required=True, help="the packet's source address")
+    tr.add_argument("--dst", required=True, help="the packet's destination address")
+    tr.add_argument("--dport", type=int, required=True, help="the destination port")
+    tr.add_argument("--sport", type=int, help="the source port (default 40000)")
+    tr.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp", "icmp"], default="tcp", help="default tcp")
+    tr.add_argument("--local-ip", action="append", default=[],
+                    help="an address the node owns (repeat); a packet from one is sent by the node itself")
+    tr.add_argument("--in-iface", help="the interface the packet arrives on (default eth0)")
+    tr.add_argument("--ipset", action="append", default=[], help="`ipset save` or `ipset list` output (a file)")
+    tr.add_argument("--addrs", help="the node's `ip -o addr` output (a file): interfaces and connected routes")
+    tr.add_argument("--routes", help="the node's `ip route` output (a file)")
+    tr.add_argument("--addr", action="append", default=[], metavar="'IFACE IP/PREFIX'",
+                    help="one more interface address, e.g. 'docker0 172.17.0.1/16' (repeat)")
+    tr.add_argument("--route", action="append", default=[], metavar="'ROUTE'",
+                    help="one more `ip route` line, e.g. '10.244.1.0/24 via 192.0.2.32 dev eth0' (repeat)")
+    tr.add_argument("--route-localnet", choices=["0", "1"],
+                    help="net.ipv4.conf.all.route_localnet (default: 1 when the dump holds the anti-martian rule "
+                         "kube-proxy adds with it, else the kernel's 0)")
+    tr.add_argument("--json", action="store_true", help="print JSON (verdict, endpoints, out_iface, snat, "
+                                                        "decided_by, ...)")
 
     re_ = sub.add_parser("reach", help="NetworkPolicy verdicts as a truth table")
     re_.add_argument("manifests", nargs="+")

@@ -1,7 +1,8 @@
 """`kplab rules MANIFEST... --node NAME [--layout current|v1.19] [--form restore|save|list] [--table T] [--chain C]`.
 
-Forms: `restore` is what kube-proxy hands to iptables-restore (its first, full sync); `save` is the node's whole
-rule set as `iptables-save` prints it on a live node; `list` is `iptables -t TABLE -L [CHAIN] -n` of that.
+Forms: `save` (the default) is the node's whole rule set as `iptables-save` prints it on a live node, the form
+`trace-rules` walks; `restore` is what kube-proxy hands to iptables-restore (its first, full sync), without the
+jumps from the built-in chains that kube-proxy installs separately; `list` is `iptables -t TABLE -L [CHAIN] -n`.
 """
 from __future__ import annotations
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 from pathlib import Path
 
 from kplab.errors import KplabError
+from kplab.kubeproxy.localnet import localnet_rule
+from kplab.netfilter.fib import Fib, node_fib, parse_addrs, parse_routes, route_from_words
 from kplab.netfilter.ipset import IPSets, parse_ipsets
 from kplab.netfilter.node import node_stack, trace_first_packet
 from kplab.netfilter.packet import Packet
-from kplab.netfilter.ruleset import parse_ruleset
+from kplab.netfilter.ruleset import dump_warnings, parse_ruleset, unreached_chains
 from kplab.views.rulewalk import report, text_report
 
 DEFAULT_SPORT = 40000
@@ -32,6 +35,51 @@ def _address(text: str, option: str) -> str:
         raise KplabError(f"{option}: {text!r} is not an IP address") from None
 
 
+def _fib(args, local_ips: list[str]) -> Fib | None:
+    """The node's addresses and routes from --addrs/--routes files and --addr/--route one-offs (None: none)."""
+    addresses = []
+    if getattr(args, "addrs", None):
+        addresses += parse_addrs(_read(args.addrs, "addresses file"), source=args.addrs)
+    for k, one in enumerate(getattr(args, "addr", []) or [], start=1):
+        words = one.split()
+        if len(words) != 2:
+            raise KplabError(f"--addr {one!r}: write 'IFACE IP/PREFIX', e.g. 'docker0 172.17.0.1/16'")
+        addresses += parse_addrs(f"{k}: {words[0]}    inet{'6' if ':' in words[1] else ''} {words[1]}\n",
+                                 source=f"--addr {one!r}")
+    routes = None
+    if getattr(args, "routes", None):
+        routes = parse_routes(_read(args.routes, "routes file"), source=args.routes)
+    for one in getattr(args, "route", []) or []:
+        routes = (routes or []) + [route_from_words(one.split(), f"--route {one!r}")]
+    if not addresses and routes is None:
+        return None
+    if not addresses:
+        raise KplabError("--routes/--route need the node's addresses too (--addrs FILE from `ip -o addr`, or --addr)")
+    main = next((ip for ip in local_ips if not ipaddress.ip_address(ip).is_loopback), None)
+    return node_fib(addresses, routes, main_address=main)
+
+
+def _in_iface(stack, src: str) -> str:
+    """Where a packet from `src` arrives when --in-iface is not given: the interface the node's own route back
+    to the source leaves by (so a docker0 client arrives on docker0), else eth0."""
+    fib = getattr(stack, "fib", None)
+    if fib is None or fib.assumed:
+        return "eth0"
+    back = fib.lookup(src)
+    return back.out_iface if not back.failure and not back.local and back.out_iface else "eth0"
+
+
+def _warnings(text: str, ruleset) -> list[str]:
+    found = dump_warnings(text)
+    unreached = unreached_chains(ruleset)
+    if unreached and all(not c.rules for t in ruleset.tables.values() for c in t.chains.values() if c.builtin):
+        found.append(f"no built-in chain jumps to any of the {len(unreached)} user chains "
+                     f"({', '.join(unreached[:3])}{', ...' if len(unreached) > 3 else ''}), so no packet reaches "
+                     f"them: this looks like a restore payload (kube-proxy installs its PREROUTING/OUTPUT jumps "
+                     f"separately); use the node's `iptables-save` or `kplab rules --form save`")
+    return found
+
+
 def run(args) -> int:
     text = _read(args.dump, "rules file")
     ruleset = parse_ruleset(text, source=args.dump)
@@ -49,10 +97,18 @@ def run(args) -> int:
         protocol = "icmpv6"
     has_ports = protocol in ("tcp", "udp", "sctp")
     packet = Packet(src, dst, protocol, sport if has_ports else None, args.dport if has_ports else None)
-    stack = node_stack(ruleset, local_ips, ipsets)
-    outcomes = trace_first_packet(stack, packet, args.in_iface or "eth0")
-    data = report(outcomes)
+    fib = _fib(args, local_ips)
+    localnet = getattr(args, "route_localnet", None)
+    route_localnet = localnet == "1" if localnet is not None else localnet_rule(ruleset) is not None
+    stack = node_stack(ruleset, local_ips, ipsets, fib=fib, route_localnet=route_localnet)
+    # --in-iface (other than lo) says the packet came in from outside, even from an address the node owns
+    arrives = True if args.in_iface and args.in_iface != "lo" else None
+    outcomes = trace_first_packet(stack, packet, args.in_iface or _in_iface(stack, src), arrives)
+    data = report(outcomes, stack)
+    data["warnings"] = _warnings(text, ruleset)
     if args.json:
+        for warning in data["warnings"]:
+            print(f"kplab: warning: {warning}", file=sys.stderr)
         print(json.dumps(data, indent=2))
     else:
         print(text_report(outcomes, data))

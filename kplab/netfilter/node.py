@@ -16,7 +16,8 @@ from kplab.netfilter.chooser import enumerate_outcomes
 from kplab.netfilter.fib import Address, Fib, node_fib
 from kplab.netfilter.ipset import IPSets
 from kplab.netfilter.packet import Packet, Route
-from kplab.netfilter.stack import Stack, Walk
+from kplab.netfilter.dependency import Assumption
+from kplab.netfilter.stack import Stack, Step, Walk
 
 
 def node_stack(ruleset, local_ips: list[str], ipsets: IPSets | None = None, fib: Fib | None = None,
@@ -49,9 +50,12 @@ def node_stack(ruleset, local_ips: list[str], ipsets: IPSets | None = None, fib:
     return stack
 
 
-def trace_first_packet(stack: Stack, packet: Packet, in_iface: str = "eth0") -> list[tuple[Fraction, Walk]]:
-    """Every outcome of a new connection's first packet, each on a fresh copy of the node."""
-    local_source = stack.is_local(packet.src)
+def trace_first_packet(stack: Stack, packet: Packet, in_iface: str = "eth0",
+                       arrives: bool | None = None) -> list[tuple[Fraction, Walk]]:
+    """Every outcome of a new connection's first packet, each on a fresh copy of the node. The node sends it
+    itself when its source is a local address, unless `arrives` says it came in on `in_iface` (then the
+    kernel's martian-source check applies: a host's own or a loopback address arriving from outside)."""
+    local_source = stack.is_local(packet.src) if arrives is None else not arrives
 
     def run(chooser):
         node = stack.copy()
@@ -60,7 +64,11 @@ def trace_first_packet(stack: Stack, packet: Packet, in_iface: str = "eth0") -> 
 
 
 def overall_verdict(outcomes: list[tuple[Fraction, Walk]]) -> str:
-    """The kernel verdict: the same in every outcome, or else the most probable one."""
+    """The kernel verdict: the same in every outcome, or else the most probable one. When the outcomes differ
+    because the walk branched on state kplab lacks (`dependencies`), the first branch's verdict: the one where
+    every state-dependent match matched and every handed-over target accepted."""
+    if len({w.verdict for _, w in outcomes}) > 1 and any(w.assumptions for _, w in outcomes):
+        return outcomes[0][1].verdict
     totals: dict[str, Fraction] = {}
     for p, w in outcomes:
         totals[w.verdict] = totals.get(w.verdict, Fraction(0)) + p
@@ -88,3 +96,44 @@ def _endpoint_key(text: str):
     host, _, port = text.rpartition(":")
     ip = ipaddress.ip_address(host.strip("[]"))
     return (ip.version, int(ip), int(port) if port.isdigit() else 0)
+
+
+def dependencies(outcomes: list[tuple[Fraction, Walk]]) -> list[Assumption]:
+    """The state-dependent rules the verdict depends on (each once, as the first outcome met them); empty when
+    every outcome has the same verdict."""
+    if len({w.verdict for _, w in outcomes}) < 2:
+        return []
+    seen: dict[tuple, Assumption] = {}
+    for _, w in outcomes:
+        for a in w.assumptions:
+            seen.setdefault((a.table, a.chain, a.rule, a.depends_on), a)
+    return list(seen.values())
+
+
+def decided_by(walk: Walk) -> Step | None:
+    """The step that set the walk's verdict: the rule, policy or routing decision that dropped or rejected it;
+    for an accepted packet the filter table's last ACCEPT (rule or policy), else the last ACCEPT of any table;
+    None when no chain with rules saw the packet."""
+    if walk.verdict in ("DROP", "REJECT"):
+        for step in reversed(walk.steps):
+            if step.action == walk.verdict:
+                return step
+        return None
+    accepts = [s for s in walk.steps if s.kind in ("rule", "policy") and s.action == "ACCEPT"]
+    filtered = [s for s in accepts if s.table == "filter"]
+    return (filtered or accepts or [None])[-1]
+
+
+def connection_failure(walk: Walk) -> str | None:
+    """Why the connection fails although this node's answer may be ACCEPT (or why its DROP is the end), from
+    the kernel's routing: a 127.0.0.0/8 source may not leave by a real device (route_localnet=0), and when it
+    may (route_localnet=1) the receiving host drops it as a martian source."""
+    if walk.route_failure == "loopback source":
+        return ("the packet has a 127.0.0.0/8 source and its new destination is not on this host: re-routing "
+                "fails in the OUTPUT hook (route_localnet=0), the packet is dropped and the client times out")
+    p = walk.packet
+    if walk.verdict == "ACCEPT" and walk.route is not None and not walk.route.local and \
+            ipaddress.ip_address(p.src).is_loopback:
+        return (f"the packet leaves {walk.out_iface} with source {p.src} (route_localnet=1 and no SNAT): the "
+                f"receiving host drops it as a martian source, so the client times out")
+    return None

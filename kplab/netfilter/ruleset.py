@@ -273,7 +273,8 @@ def _read_ruleset(text: str, source: str, partial: bool) -> Ruleset:
             table_line = lineno
             continue
         if table is None:
-            raise KplabError(f"{where}: {line.split()[0]!r} outside a table (expected *filter, *nat, ...)")
+            raise KplabError(f"{where}: {line.split()[0]!r} outside a table (expected *filter, *nat, ...)"
+                             + _pasted_form(line))
         if line == "COMMIT":
             _check_table(table, source, partial)
             table = None
@@ -294,6 +295,56 @@ def _read_ruleset(text: str, source: str, partial: bool) -> Ruleset:
     if table is not None:
         raise KplabError(f"{source}:{lineno}: table {table.name} (line {table_line}) has no COMMIT")
     return ruleset
+
+
+_LISTING = re.compile(r"^Chain \S+ \((policy \w+|\d+ references)")
+
+
+def _pasted_form(line: str) -> str:
+    """What a paste that is not iptables-save text looks like, and the command that gives what kplab reads."""
+    if _LISTING.match(line):
+        return ("; this is `iptables -L` output, which drops detail kplab needs (marks, [goto], exact matches) "
+                "and cannot be read back: run `iptables-save` (or `iptables-save -c`) on the node and pass that")
+    if line.startswith(("-A ", "-I ", "-N ")):
+        return ("; this looks like a fragment of iptables-save output (e.g. `iptables-save | grep ...`): it has no "
+                "*table header, chain lines or COMMIT, and the rules that lead to these are missing: pass the "
+                "whole `iptables-save` output")
+    return ""
+
+
+def dump_warnings(text: str) -> list[str]:
+    """Signs in a dump's comment lines that it is not the node's whole rule set: iptables-nft-save says when
+    legacy tables also exist (the kernel runs both; the other half is not in this text) or when a table was
+    made by another nft tool."""
+    found = []
+    for lineno, line in enumerate(text.splitlines()[:2000], start=1):
+        if not line.startswith("#"):
+            continue
+        if "legacy tables present" in line:
+            found.append(f"line {lineno}: {line[1:].strip()!r}: the node also has iptables-legacy rules, which "
+                         f"the kernel runs too and this dump lacks; add `iptables-legacy-save` output")
+        elif "is incompatible, use 'nft' tool" in line:
+            found.append(f"line {lineno}: {line[1:].strip()!r}: that table holds nft rules iptables-nft-save "
+                         f"cannot print, so they are missing here (see `nft list ruleset`)")
+    return found
+
+
+def unreached_chains(ruleset: "Ruleset") -> list[str]:
+    """`table/chain` of user chains with rules that no built-in chain leads to: a payload like kube-proxy's
+    restore input, whose jumps from PREROUTING/OUTPUT... are installed separately, walks none of them."""
+    out = []
+    for table in ruleset.tables.values():
+        reached: set[str] = set()
+        todo = [c.name for c in table.chains.values() if c.builtin]
+        while todo:
+            name = todo.pop()
+            for rule in table.chains[name].rules:
+                if rule.target in table.chains and rule.target not in reached and not table.chains[rule.target].builtin:
+                    reached.add(rule.target)
+                    todo.append(rule.target)
+        out += [f"{table.name}/{c.name}" for c in table.chains.values()
+                if not c.builtin and c.rules and c.name not in reached]
+    return out
 
 
 def _declare_chain(table: Table, line: str, where: str, lineno: int) -> None:

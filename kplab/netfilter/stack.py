@@ -471,7 +471,10 @@ class Stack:
         why = self.martian(st.packet, st.in_iface) if what == "routing decision" else None
         route = Route.failed("martian source", why) if why else self.route(st.packet)
         if route.failure:
-            if st.in_iface is None:
+            if st.in_iface is None and what != "routing decision":
+                after = ("ip_route_me_harder fails inside the OUTPUT hook: the packet is dropped; the socket is "
+                         "not told, so TCP retransmits and then times out")
+            elif st.in_iface is None:
                 after = f"send() fails with {route.errno} before OUTPUT: no packet leaves"
             else:
                 code = route.icmp_code if self.ip_forward else None
