@@ -2,8 +2,8 @@
 `kubectl get ... -o yaml` prints it. Every object remembers `file:line` so errors can point at it.
 
 Kinds read: Namespace, Node, Pod, Service, EndpointSlice, Endpoints (mirrored to EndpointSlices), NetworkPolicy,
-Deployment, ReplicaSet, StatefulSet, DaemonSet, kubeadm's ClusterConfiguration and KubeProxyConfiguration. Other
-kinds (ConfigMap, Ingress, ...) are listed in one warning and skipped. A folder is read like `kubectl apply -f DIR`:
+Deployment, ReplicaSet, StatefulSet, DaemonSet, kubeadm's ClusterConfiguration and KubeProxyConfiguration (also
+inside kube-proxy's ConfigMap). Other kinds (other ConfigMaps, Ingress, ...) are listed in one warning and skipped. A folder is read like `kubectl apply -f DIR`:
 its *.yaml, *.yml and *.json files in name order, not descending into sub-folders.
 """
 from __future__ import annotations
@@ -535,6 +535,41 @@ def _kube_proxy_configuration(m, obj, meta, name, namespace, spec, status, where
         p.node_port_addresses = [str(x) for x in obj["nodePortAddresses"] or []]
     if obj.get("detectLocalMode"):
         p.detect_local_mode = str(obj["detectLocalMode"])
+    detect = obj.get("detectLocal") or {}
+    if not isinstance(detect, dict):
+        raise KplabError(f"{where}: KubeProxyConfiguration detectLocal must be a map "
+                         f"(bridgeInterface, interfaceNamePrefix)")
+    p.bridge_interface = str(detect.get("bridgeInterface") or "")
+    p.interface_name_prefix = str(detect.get("interfaceNamePrefix") or "")
+    # kube-proxy's validation (validateKubeProxyConfiguration): the chosen mode's field must be set
+    for mode, value, field_name in (("BridgeInterface", p.bridge_interface, "bridgeInterface"),
+                                    ("InterfaceNamePrefix", p.interface_name_prefix, "interfaceNamePrefix")):
+        if p.detect_local_mode == mode and not value:
+            raise KplabError(f"{where}: KubeProxyConfiguration detectLocal.{field_name}: Invalid value: \"\": "
+                             f"must not be empty with detectLocalMode {mode}")
+
+
+def _config_map(m, obj, meta, name, namespace, spec, status, where) -> None:
+    """A ConfigMap is skipped, unless it holds kube-proxy's settings the way clusters keep them: kubeadm's
+    kube-system/kube-proxy with `data.config.conf` (EKS: kube-proxy-config, `data.config`), a KubeProxyConfiguration
+    as YAML text. That is read like a KubeProxyConfiguration document."""
+    data = obj.get("data") or {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, str) or "KubeProxyConfiguration" not in value:
+                continue
+            inner_where = f"{where} (ConfigMap {namespace}/{name}, data.{key})"
+            try:
+                inner = yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                at = f" line {mark.line + 1} of the value" if mark else ""
+                raise KplabError(f"{inner_where}: YAML syntax error{at}: "
+                                 f"{getattr(e, 'problem', None) or e}") from None
+            if isinstance(inner, dict) and inner.get("kind") == "KubeProxyConfiguration":
+                _kube_proxy_configuration(m, inner, {}, "", "", {}, {}, inner_where)
+                return
+    m.skipped["ConfigMap"] = m.skipped.get("ConfigMap", 0) + 1
 
 
 def _ip_pool(m, obj, meta, name, namespace, spec, status, where) -> None:
@@ -572,6 +607,7 @@ _READERS = {
     "NetworkPolicy": _networkpolicy,
     "ClusterConfiguration": _cluster_configuration,
     "KubeProxyConfiguration": _kube_proxy_configuration,
+    "ConfigMap": _config_map,
     **{k: _workload for k in WORKLOAD_KINDS},
 }
 

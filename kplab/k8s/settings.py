@@ -26,7 +26,9 @@ class ProxySettings(Tracked):
     masquerade_bit: int = 14
     masquerade_all: bool = False
     node_port_addresses: list[str] = field(default_factory=list)  # empty = all local addresses
-    detect_local_mode: str = "ClusterCIDR"
+    detect_local_mode: str = "ClusterCIDR"  # or NodeCIDR, BridgeInterface, InterfaceNamePrefix, "" (none)
+    bridge_interface: str = ""  # detectLocal.bridgeInterface (BridgeInterface mode): pods' traffic comes in by it
+    interface_name_prefix: str = ""  # detectLocal.interfaceNamePrefix (InterfaceNamePrefix mode): pods' veths
     localhost_node_ports: bool = True
     random_fully: bool = False
     large_cluster_endpoints_threshold: int = 1000

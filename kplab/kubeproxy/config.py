@@ -16,6 +16,7 @@ class ProxierConfig:
     family: str  # "IPv4" or "IPv6"
     node_ips: tuple[str, ...]  # this family's node addresses, the primary (InternalIP) first
     local_cidr: str | None  # the local-traffic detector: pod traffic is `-s local_cidr`; None = no detector
+    local_iface: str | None = None  # ... or `-i local_iface` (BridgeInterface: cni0; InterfaceNamePrefix: azv+)
     masquerade_all: bool = False
     mark: str = "0x4000"
     localhost_node_ports: bool = True  # effective value: IPv4 only
@@ -25,6 +26,20 @@ class ProxierConfig:
     nfacct: bool = False
     large_cluster_threshold: int = 1000
     sync_period: float = 30.0
+
+    @property
+    def if_local(self) -> str | None:
+        """The detector's "from a local pod" match, as kube-proxy's LocalTrafficDetector.IfLocal writes it
+        (`-s CIDR`, `-i cni0`, `-i azv+`); None when there is no detector."""
+        if self.local_cidr:
+            return f"-s {self.local_cidr}"
+        return f"-i {self.local_iface}" if self.local_iface else None
+
+    @property
+    def if_not_local(self) -> str | None:
+        """IfNotLocal: `! -s CIDR`, `! -i cni0`, `! -i azv+`."""
+        local = self.if_local
+        return f"! {local}" if local else None
 
     @property
     def primary_ip(self) -> str | None:
@@ -65,7 +80,7 @@ class ProxierConfig:
             family = family_of(addrs[0].address) if addrs else "IPv4"
         node_ips = tuple(dict.fromkeys(canonical_ip(a.address) for a in addrs if family_of(a.address) == family))
         proxy = cluster.proxy
-        local_cidr = None
+        local_cidr = local_iface = None
         if proxy.detect_local_mode == "ClusterCIDR":
             cidrs = proxy.cluster_cidr if proxy.cluster_cidr is not None else cluster.settings.pod_subnet
             for c in (cidrs or "").split(","):
@@ -75,14 +90,18 @@ class ProxierConfig:
         elif proxy.detect_local_mode == "NodeCIDR":
             if node.pod_cidr and family_of(node.pod_cidr) == family:
                 local_cidr = canonical_cidr(node.pod_cidr)
+        elif proxy.detect_local_mode == "BridgeInterface":  # NewDetectLocalByBridgeInterface
+            local_iface = proxy.bridge_interface
+        elif proxy.detect_local_mode == "InterfaceNamePrefix":  # NewDetectLocalByInterfaceNamePrefix: `-i PREFIX+`
+            local_iface = proxy.interface_name_prefix + "+"
         elif proxy.detect_local_mode not in NO_DETECTOR_MODES:
-            raise KplabError(f"KubeProxyConfiguration detectLocalMode {proxy.detect_local_mode!r} is not modelled "
-                             "(kplab knows ClusterCIDR and NodeCIDR)")
+            raise KplabError(f"KubeProxyConfiguration detectLocalMode {proxy.detect_local_mode!r} is not one of "
+                             "ClusterCIDR, NodeCIDR, BridgeInterface, InterfaceNamePrefix")
         npa = tuple(canonical_cidr(c) for c in proxy.node_port_addresses if family_of(c) == family)
         if any(c in ("0.0.0.0/0", "::/0") for c in npa):
             npa = ()
         return cls(
-            node_name=node_name, family=family, node_ips=node_ips, local_cidr=local_cidr,
+            node_name=node_name, family=family, node_ips=node_ips, local_cidr=local_cidr, local_iface=local_iface,
             masquerade_all=proxy.masquerade_all, mark=proxy.masquerade_mark,
             localhost_node_ports=proxy.localhost_node_ports and family == "IPv4",
             node_port_addresses=npa, random_fully=proxy.random_fully,

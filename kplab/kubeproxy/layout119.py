@@ -19,6 +19,8 @@ What this relies on (and how sure it is):
 """
 from __future__ import annotations
 
+from kplab.errors import KplabError
+
 from kplab.kubeproxy.address import cidr_contains, to_cidr
 from kplab.kubeproxy.chainname import SERVICE_CHAIN_PREFIXES_V119
 from kplab.kubeproxy.config import ProxierConfig
@@ -66,6 +68,9 @@ def install_kubelet_chains(tables, cfg: ProxierConfig) -> None:
 
 def write_sync(cfg: ProxierConfig, ports: list[tuple[ServicePortInfo, list[EndpointInfo]]], *,
                existing_nat_chains: set[str] | None) -> SyncOutput:
+    if cfg.local_iface:  # KEP-2450's interface detectors arrived in v1.23; v1.19 knew only CIDRs
+        raise KplabError("the v1.19 layout knows detectLocalMode ClusterCIDR and NodeCIDR only (BridgeInterface "
+                         "and InterfaceNamePrefix came with kube-proxy v1.23): use --layout current")
     filt, nat = TableBuffer("filter"), TableBuffer("nat")
     for c in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD"):
         filt.chain(c)

@@ -201,16 +201,16 @@ def _write_service_port(cfg: ProxierConfig, info: ServicePortInfo, eps: list[End
         head = f'{comment(name + " cluster IP")} {proto} -d {info.cluster_ip} --dport {info.port}'
         if cfg.masquerade_all:
             out.rule(internal_chain, f"{head} -j {MARK_MASQ}")
-        elif cfg.local_cidr:
-            out.rule(internal_chain, f"{head} ! -s {cfg.local_cidr} -j {MARK_MASQ}")
+        elif cfg.if_not_local:
+            out.rule(internal_chain, f"{head} {cfg.if_not_local} -j {MARK_MASQ}")
     # 8. EXT chain
     if uses_ext_chain:
         out.chain(E)
         if not info.external_policy_local:
             out.rule(E, f'{comment(f"masquerade traffic for {name} external destinations")} -j {MARK_MASQ}')
         else:
-            if cfg.local_cidr:
-                out.rule(E, f'{comment(f"pod traffic for {name} external destinations")} -s {cfg.local_cidr} -j {C}')
+            if cfg.if_local:
+                out.rule(E, f'{comment(f"pod traffic for {name} external destinations")} {cfg.if_local} -j {C}')
             out.rule(E, f'{comment(f"masquerade LOCAL traffic for {name} external destinations")} '
                         f"-m addrtype --src-type LOCAL -j {MARK_MASQ}")
             out.rule(E, f'{comment(f"route LOCAL traffic for {name} external destinations")} '

@@ -397,3 +397,71 @@ def test_article_cluster_is_calico_with_ipip():
     c = load_cluster(find_data_dir(Path(__file__).parent) / "article")
     assert (c.settings.cni, c.settings.overlay) == ("calico", "ipip")
     assert {p.ip for p in c.pods.values() if p.name.startswith("webapp-")} == {"10.244.120.102", "10.244.120.103"}
+
+# ---- kube-proxy's settings as clusters hold them: the kube-system/kube-proxy ConfigMap
+
+FIELD = Path(__file__).resolve().parents[2] / ".." / "shared" / "field"
+
+
+def test_field_f3_configmap_masquerade_all():
+    path = FIELD / "F3-kube-proxy-configmap-ignored.yaml"
+    if not path.is_file():
+        pytest.skip(f"field data not found at {FIELD}")
+    from kplab.walk import trace
+    c = load_cluster(path)
+    assert c.proxy.masquerade_all is True
+    assert not any("ConfigMap" in w for w in c.warnings)
+    t = trace(c, "default/client", "default/server", port=80)
+    assert t.verdict == "ACCEPT"
+    assert t.source_seen.split(":")[0] in {a.address for n in c.nodes.values() for a in n.addresses}
+
+
+@pytest.mark.parametrize("configmap, check", [
+    # kubeadm's ConfigMap: config.conf next to kubeconfig.conf
+    ("""apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-proxy, namespace: kube-system}
+data:
+  config.conf: |-
+    apiVersion: kubeproxy.config.k8s.io/v1alpha1
+    kind: KubeProxyConfiguration
+    clusterCIDR: 10.32.0.0/12
+    detectLocalMode: NodeCIDR
+  kubeconfig.conf: |-
+    apiVersion: v1
+    kind: Config
+""", lambda p: (p.cluster_cidr, p.detect_local_mode) == ("10.32.0.0/12", "NodeCIDR")),
+    # EKS: kube-proxy-config with `config`
+    ("""apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-proxy-config, namespace: kube-system}
+data:
+  config: |
+    apiVersion: kubeproxy.config.k8s.io/v1alpha1
+    kind: KubeProxyConfiguration
+    iptables:
+      masqueradeBit: 15
+      localhostNodePorts: false
+""", lambda p: (p.masquerade_mark, p.localhost_node_ports) == ("0x8000", False)),
+])
+def test_kube_proxy_configmap_is_read_as_kube_proxy_configuration(write, configmap, check):
+    c = load_cluster(write("cm.yaml", configmap))
+    assert check(c.proxy)
+    assert not any(w.startswith("skipped") for w in c.warnings)
+
+
+def test_broken_kube_proxy_configmap_names_the_configmap_and_key(write):
+    path = write("cm.yaml", """apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-proxy, namespace: kube-system}
+data:
+  config.conf: "kind: KubeProxyConfiguration\\niptables: [masqueradeAll: true"
+""")
+    with pytest.raises(KplabError, match=r"ConfigMap kube-system/kube-proxy, data.config.conf"):
+        load_cluster(path)
+
+
+def test_other_configmaps_are_still_skipped(write):
+    c = load_cluster(write("cm.yaml", "kind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\n"
+                                      "data: {Corefile: '.:53 {}'}\n"))
+    assert any("ConfigMap (1)" in w for w in c.warnings)
