@@ -20,4 +20,8 @@ def run(args) -> int:
     if not records:
         raise KplabError("no pairs to show: the manifests hold fewer than two endpoints for --from/--to")
     print(reach_text(records))
+    if not records[0]["enforced"] and any(r["policies"] for r in records):
+        print(f"note: these are the NetworkPolicies' verdicts by Kubernetes semantics; this cluster's CNI "
+              f"({records[0]['cni']}) does not enforce NetworkPolicy, so packets are not blocked "
+              f"(kplab trace delivers them)")
     return 0

@@ -16,6 +16,27 @@ from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
 
 SOURCE_PORT = 40000
+# Which of kplab's pod-network styles enforce NetworkPolicy: Calico programs policy rules; the bridge plugin
+# (minikube's and kind's default, flannel) implements none, so a NetworkPolicy there changes nothing.
+ENFORCING_CNIS = frozenset({"calico"})
+
+
+def enforces_policy(cni: str) -> bool:
+    """True when the pod network style `cni` ("bridge" or "calico") enforces NetworkPolicy."""
+    return cni in ENFORCING_CNIS
+
+
+def enforcement_note(cluster: Cluster, cni: str | None = None) -> str | None:
+    """One sentence when the cluster has NetworkPolicies its CNI does not enforce (None otherwise)."""
+    cni = cni or cluster.settings.cni
+    if not cluster.networkpolicies or enforces_policy(cni):
+        return None
+    names = sorted(cluster.networkpolicies)
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    one = len(names) == 1
+    return (f"NetworkPolicy {shown} {'exists' if one else 'exist'}, but this cluster's CNI ({cni}) does not "
+            f"enforce NetworkPolicy: {'it has' if one else 'they have'} no effect on packets "
+            f"(kplab reach shows what {'it' if one else 'they'} would decide)")
 
 
 @dataclass

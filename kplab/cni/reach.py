@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kplab.cni.enforcement import enforces_policy
 from kplab.cni.policy import EGRESS, INGRESS
 from kplab.cni.selection import PolicySelection
 from kplab.cni.verdict import Endpoint, evaluate, normalise_protocol, resolve_endpoint, resolve_endpoints
@@ -189,7 +190,8 @@ def table_records(frame) -> list[dict]:
 
 def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | list[str] | None = None,
                port: int | None = None, protocol: str = "TCP") -> tuple[dict, ...]:
-    """Verdict rows with reasons ({from, to, port, protocol, allowed, ingress, egress, policies: [...], reason}).
+    """Verdict rows with reasons ({from, to, port, protocol, allowed, ingress, egress, policies: [...], reason,
+    cni, enforced}): `enforced` says whether the cluster's CNI (`cni`) enforces NetworkPolicy at all.
 
     With `port`, every pair at that port. Without, each destination pod is probed on the ports it declares
     (80/`protocol` when it declares none), grouped by port. Addresses outside the pods (a node, an outside IP)
@@ -212,4 +214,7 @@ def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | 
                 groups.setdefault(key, []).append(t)
         frames = [reach_table(cluster, p, proto, src=src, dst=dsts, outside=outside, reasons=True,
                               selection=selection) for (p, proto), dsts in sorted(groups.items())]
-    return tuple(r for f in frames if len(f) for r in table_records(f))
+    # The verdicts are Kubernetes semantics; whether packets obey them is the CNI's doing: each row says which.
+    cni = cluster.settings.cni
+    enforced = enforces_policy(cni)
+    return tuple({**r, "cni": cni, "enforced": enforced} for f in frames if len(f) for r in table_records(f))

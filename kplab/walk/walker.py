@@ -568,7 +568,16 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
     branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
     chosen = next(b for _, b in branches if _seed_takes(b[0], seed))  # the seed's decisions are one of them
     _, pkt, walked, back = chosen
-    return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes)
+    return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes + _policy_notes(network))
+
+
+def _policy_notes(network: Network) -> tuple[str, ...]:
+    """A sentence when NetworkPolicies exist that this network does not enforce (its CNI ignores them)."""
+    from kplab.cni.enforcement import enforcement_note
+    if network.policy:
+        return ()
+    note = enforcement_note(network.cluster, network.topology.cni)
+    return (note,) if note else ()
 
 
 def run_branches(network: Network, src: str, dst: str, port: int | None = None, protocol: str = "tcp",
@@ -576,5 +585,6 @@ def run_branches(network: Network, src: str, dst: str, port: int | None = None, 
     """Every branch of the walk as (probability, Trace), in the order the enumerator walks them (the rules'
     first choice first); each Trace carries all outcomes and no seed."""
     branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
+    notes = notes + _policy_notes(network)
     return tuple((Fraction(p), _as_trace(walked, pkt, src, dst, dns, back, outcomes, None, notes))
                  for p, (_, pkt, walked, back) in branches)
