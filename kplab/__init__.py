@@ -134,7 +134,8 @@ def rules(cluster: "Cluster", node: str, layout: str = "current", form: str = "s
 
 def reach(cluster: "Cluster", src: str | None = None, dst: str | None = None, port: int | None = None,
           protocol: str | None = None) -> tuple[dict[str, Any], ...]:
-    """NetworkPolicy verdicts as rows: {from, to, port, protocol, allowed, ingress, egress, policies, reason}.
+    """NetworkPolicy verdicts as rows: {from, to, port, protocol, allowed, ingress, egress, policies, reason, cni,
+    enforced} (`enforced`: whether the cluster's CNI `cni` enforces NetworkPolicy at all).
 
     Every pod to every other, or only from `src` / to `dst` (kubectl names; a workload means all its pods). Without
     `port`, each destination pod is probed on the ports it declares (80 when it declares none). protocol: TCP,

@@ -145,7 +145,7 @@ def test_rules_of_a_node(article):
 def test_reach_rows_and_workloads(article):
     rows = kplab.reach(article)
     assert isinstance(rows, tuple) and rows and set(rows[0]) == {"from", "to", "port", "protocol", "allowed", "ingress",
-                                                               "egress", "policies", "reason"}
+                                                               "egress", "policies", "reason", "cni", "enforced"}
     auth = kplab.reach(article, src="deploy/auth", port=80, protocol="tcp")
     assert {r["from"] for r in auth} == {"default/auth-565fbb4985-5kr4m", "default/auth-565fbb4985-szdjh"}
     assert all(r["protocol"] == "TCP" and r["port"] == 80 for r in auth)
