@@ -462,6 +462,6 @@ data:
 
 
 def test_other_configmaps_are_still_skipped(write):
-    c = load_cluster(write("cm.yaml", "kind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\n"
+    c = load_cluster(write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\n"
                                       "data: {Corefile: '.:53 {}'}\n"))
     assert any("ConfigMap (1)" in w for w in c.warnings)
