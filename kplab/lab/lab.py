@@ -382,6 +382,7 @@ class Lab:
         seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped,
                        sport=self._source_port())
         events.extend(self.listener.drain())
+        events = first_packet(events, src_host, self.nsids)
         if self.listener.lost:
             self.listener.lost = False
             raise LabError("the kernel dropped trace events (netlink buffer full): try again")
@@ -458,6 +459,16 @@ class Lab:
                         with open(os.path.join(folder, entry), "w") as fh:
                             fh.write("/\n")
         _in_thread(work)
+
+
+def first_packet(events: list, source: str, nsids: dict[int, str]) -> list:
+    """The events of the connection's first packet only: a TCP SYN retransmitted (after 1 s) is traced again,
+    starting over at the TRACE rule in the source's raw OUTPUT chain."""
+    for i, e in enumerate(events):
+        if i and e.table == "raw" and e.chain == "OUTPUT" and e.type == "rule" and e.handle is not None \
+                and nsids.get(e.nsid) == source:
+            return events[:i]
+    return events
 
 
 def listeners(cluster, topology) -> dict[str, list[tuple[str, int]]]:
