@@ -320,10 +320,16 @@ def node_passes_health_check(cluster, service, node_name: str) -> bool:
         return False
     if (service.external_traffic_policy or "Cluster") != "Local":
         return True
-    for eps in cluster.slices_for(service):
-        for ep in eps.endpoints:
-            if ep.node_name == node_name and ep.ready is not False and not ep.terminating:
-                return True
+    # kube-proxy's health server counts the node's ready endpoints as its own endpoint map holds them
+    # (EndpointsMap.LocalReadyEndpoints): only endpoints listed under one of the Service's ports. A pod in a
+    # slice without ports (a named targetPort it lacks) is in no port's list, so it counts for nothing.
+    from kplab.kubeproxy.address import family_of
+    from kplab.kubeproxy.endpoints import endpoints_for
+    from kplab.kubeproxy.serviceport import service_port_infos
+    family = family_of(service.cluster_ip) if service.cluster_ip and service.cluster_ip != "None" else "IPv4"
+    for info in service_port_infos(service, family):
+        if any(e.is_local and e.ready for e in endpoints_for(cluster, info, node_name, family)):
+            return True
     return False
 
 

@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from kplab.walk.host import Host
+from kplab.walk.listener import Listening, listeners, refusal
 from kplab.walk.topology import Topology
 from kplab.walk.trace import (ConntrackDetail, DeliverDetail, DropDetail, EncapsulationDetail, Flow, FlowDiff, Hop,
                               LinkDetail, NatDetail, Outcome, PolicyDetail, RouteDetail, RuleDetail, Step, Trace)
@@ -39,6 +40,13 @@ class Network:
         self.rules_override = dict(rules or {})  # node -> iptables-save text (e.g. pasted from a real node)
         self._base: dict[str, Any] = {}
         self._texts: dict[str, str] = {}
+        self._listening: dict[str, Listening] | None = None
+
+    def listening(self, host_name: str) -> Listening:
+        """What listens on a host (kplab.walk.listener); hosts it does not list are taken to listen anywhere."""
+        if self._listening is None:
+            self._listening = listeners(self.cluster, self.topology)
+        return self._listening.get(host_name) or Listening(anything=True, why_anything="not modelled")
 
     # ---- rules ------------------------------------------------------------------------------
     def ruleset_text(self, host_name: str) -> str:
@@ -150,6 +158,7 @@ class Walked:
     packet: Any = None  # as delivered
     reason: str = ""
     rejected: Any = None  # the engine's walk of a REJECTed packet (its error is sent from `host`)
+    refused: Any = None  # the reset / port unreachable `host`'s kernel sends where nothing listens
 
 
 class Session:
@@ -232,8 +241,21 @@ class Session:
             route = walk.route
             if route is None or route.local:
                 hop.packet_out = None
+                listener = None
+                if _opens_connection(walk, out_packet):
+                    listener = self.network.listening(host_name).who(out_packet.protocol, out_packet.dport)
+                    error = refusal(out_packet) if listener is None else None
+                    if error is not None:
+                        told = "TCP reset" if error.protocol == "tcp" else "ICMP port unreachable"
+                        result.verdict, result.host, result.refused = "REJECT", host_name, error
+                        result.reason = (f"nothing listens on {_addr(out_packet.dst, out_packet.dport)} "
+                                         f"({out_packet.protocol}) on {host_name}: the kernel answers with a {told} "
+                                         f"(connection refused)")
+                        hop.steps.append(Step("drop", "REJECT", result.reason, DropDetail(result.reason, None),
+                                              note=f"{host_name} answers {out_packet.src} with a {told}"))
+                        return result
                 result.verdict, result.host, result.packet = "ACCEPT", host_name, out_packet
-                hop.steps.append(_delivery(out_packet))
+                hop.steps.append(_delivery(out_packet, listener))
                 return result
             if route.out_iface is None:
                 result.verdict, result.reason = "DROP", f"{host_name} has no route to {out_packet.dst}"
@@ -291,7 +313,14 @@ def _encapsulation(tunnel: tuple[str, str, str, int], action: str, note: str) ->
                 EncapsulationDetail(kind, outer_src, outer_dst, extra if kind == "vxlan" else None), note=note)
 
 
-def _delivery(packet) -> Step:
+def _opens_connection(walk, packet) -> bool:
+    """A connection's first packet reaching its host (a SYN, a UDP datagram), not an answer or an error."""
+    if getattr(walk, "reply_direction", False) or getattr(walk, "ctstate", "NEW") not in ("NEW", "UNTRACKED"):
+        return False
+    return (packet.protocol == "tcp" and packet.flags == {"SYN"}) or packet.protocol == "udp"
+
+
+def _delivery(packet, listener: str | None = None) -> Step:
     """The last step: which socket gets the packet — and, for an error, what the application is told."""
     source = _addr(packet.src, packet.sport)
     seen = f"source seen: {source}"
@@ -309,7 +338,8 @@ def _delivery(packet) -> Step:
                     note=seen)
     return Step("deliver", "deliver", f"to the socket listening on {packet.dst}:{packet.dport}"
                 if packet.dport is not None else f"to {packet.dst}",
-                DeliverDetail(_addr(packet.dst, packet.dport), source), note=seen)
+                DeliverDetail(_addr(packet.dst, packet.dport), source),
+                note=seen + (f"; listening: {listener}" if listener else ""))
 
 
 # What each destination-unreachable code means to a socket (icmp_err_convert in net/ipv4/icmp.c): the errno,
@@ -446,12 +476,16 @@ def reply_packet(delivered, flags: str | None = None):
 
 def error_trace(session: Session, walked: Walked, client: str, chooser=None) -> Trace | None:
     """A REJECT's error (ICMP destination-unreachable or TCP reset) walked back from the rejecting host."""
-    if walked.verdict not in ("REJECT", "DROP") or walked.rejected is None:
-        return None
-    error = session.stack(walked.host).reject_error(walked.rejected)
-    if error is None:
-        return None
-    back = session.walk(error, walked.host, chooser, rejected=walked.rejected)
+    if walked.refused is not None:  # the host's own TCP/UDP stack answers: a plain packet, conntrack finds it
+        error = walked.refused
+        back = session.walk(error, walked.host, chooser)
+    else:
+        if walked.verdict not in ("REJECT", "DROP") or walked.rejected is None:
+            return None
+        error = session.stack(walked.host).reject_error(walked.rejected)
+        if error is None:
+            return None
+        back = session.walk(error, walked.host, chooser, rejected=walked.rejected)
     trace = _as_trace(back, error, walked.host, client)
     if back.verdict == "ACCEPT":
         told = _socket_error(back.packet) if back.packet.is_icmp_error else \
