@@ -10,5 +10,7 @@ HTML and DataFrames of it (pandas, matplotlib, networkx, ipywidgets are imported
     picture    the cluster picture: fixed-layout SVG of nodes, pods, interfaces, buses and Service VIPs
     chains     the Service chain view: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP with probabilities, both layouts
     player     the animated trace player: one self-contained HTML document (t.play(), kplab trace --html)
+    flow       the netfilter flow diagram: hooks x tables, routing, conntrack; one hop's path lit (also in the player)
+    explorer   the live ipywidgets explorer (kplab.explore): what-if switches, the player and tables redraw
     matrix     the policy matrix: reach rows as a colour grid per port/protocol with the deciding policies
 """

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from kplab.errors import KplabError
+from kplab.views.flow import PATH_EDGES, PATH_HOOKS, flow_svg, hop_flow
 
 HOOKS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
-SIDE_PX = 400  # the card and event list column
+SIDE_PX = 340  # the card and event list column
 MIN_TEXT_SCALE = 0.8  # the picture's 15-unit text stays >= 12 px
 
 
@@ -105,6 +106,7 @@ def _walk(data: dict, pic, label: str) -> dict:
             "route": next((s["text"] for s in steps if s["kind"] == "route"), ""),
             "points": [[round(x, 1), round(y, 1)] for x, y in path],
             "keys": _keys(pic, hop["host"]), "vip": pic.services.get((pin or {}).get("dst", ""), ""),
+            "tables": {k: v["tables"] for k, v in hop_flow(hop).hooks.items()},
         })
         prev = hop
     verdict = data.get("verdict", "")
@@ -147,6 +149,7 @@ def player_data(trace, pic, branches=()) -> dict:
                          "delivered_to": od.get("delivered_to"), "source_seen": od.get("source_seen"),
                          "walk": walks.get(_outcome_key(od.get("verdict"), od.get("delivered_to"), od.get("hosts", ())))})
     return {"title": title, "main": main, "reply": reply, "outcomes": outcomes,
+            "flow": {"edges": {k: list(v) for k, v in PATH_EDGES.items()}, "hooks": {k: list(v) for k, v in PATH_HOOKS.items()}},
             "simplified": "kplab models no ARP, no TCP retransmission and no MTU: one packet, hop by hop."}
 
 
@@ -178,13 +181,14 @@ class Player:
     def html(self) -> str:
         pic = self.picture
         payload = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+        # never narrower than keeps the picture's text >= 12 px: the card column wraps below instead
         pic_min = max(480, int(pic.width * MIN_TEXT_SCALE))
         scale = 1.25 if self.size == "presentation" else 1.0
         title = html.escape(self.data["title"])
         return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                 f"<title>kplab trace {title}</title><style>{PLAYER_CSS}"
-                f".kp .pic{{flex:1 1 {pic_min}px}} .kp{{font-size:{15 * scale:.0f}px}}</style></head>\n"
+                f".kp .pic{{flex:1 0 {pic_min}px}} .kp{{font-size:{15 * scale:.0f}px}}</style></head>\n"
                 f'<body><div class="kp" data-testid="player" tabindex="0">'
                 f'<div class="head"><span class="title">{title}</span>'
                 f'<span class="counter" data-testid="hop-counter"></span>'
@@ -201,7 +205,9 @@ class Player:
                 f'<label>outcome <select data-testid="outcome"></select></label></div>'
                 f'<div class="main"><div class="pic">{pic.svg}</div>'
                 f'<div class="side"><div class="card" data-testid="hop-card"></div>'
-                f'<ol class="events" data-testid="event-list"></ol></div></div>'
+                f'<ol class="events" data-testid="event-list"></ol>'
+                f'<details class="flowp" data-testid="flow-panel"><summary>netfilter flow at this hop</summary>'
+                f"{flow_svg()}</details></div></div>"
                 f'<div class="foot"></div></div>'
                 f'<script type="application/json" id="kplab-trace">{payload}</script>'
                 f"<script>{PLAYER_JS}</script></body></html>\n")
@@ -295,6 +301,7 @@ body{margin:0;background:#fff}
 .kp .events li.cur{background:#ffe8d1}
 .kp .events li.dec{color:#8a3b00}
 .kp .foot{margin-top:6px;color:#34495e}
+.kp .flowp summary{cursor:pointer;color:#1f4e79}
 .kp .verdict-ACCEPT{color:#1e8449;font-weight:bold}
 .kp .verdict-DROP,.kp .verdict-REJECT{color:#b71c1c;font-weight:bold}
 .kp svg .lit{fill:#ffe0c2 !important;stroke:#d35400 !important;stroke-width:3 !important}
@@ -399,6 +406,19 @@ PLAYER_JS = r"""
     h.keys.concat(h.vip ? [h.vip] : []).forEach(function (k) {
       var e = svg.querySelector('[data-key="' + k.replace(/"/g, '\\"') + '"]');
       if (e) e.classList.add(k.indexOf('node:') === 0 ? 'lit-edge' : 'lit'); });
+    var fsvg = root.querySelector('.kplab-flow-svg');
+    if (fsvg) {
+      fsvg.querySelectorAll('.lit,.path,.on').forEach(function (e) { e.classList.remove('lit', 'path', 'on'); });
+      (D.flow.hooks[h.path_kind] || []).forEach(function (k) {
+        var e = fsvg.querySelector('rect.hook[data-hook="' + k + '"]'); if (e) e.classList.add('path'); });
+      (D.flow.edges[h.path_kind] || []).forEach(function (k) {
+        var e = fsvg.querySelector('[data-edge="' + k + '"]'); if (e) e.classList.add('on'); });
+      Object.keys(h.tables).forEach(function (k) {
+        var e = fsvg.querySelector('rect.hook[data-hook="' + k + '"]'); if (e) e.classList.add('lit');
+        h.tables[k].forEach(function (t) {
+          var r = fsvg.querySelector('rect.table[data-hook="' + k + '"][data-table="' + t + '"]'); if (r) r.classList.add('on'); });
+      });
+    }
     var pts = [];
     for (var k = 1; k <= state.i; k++) pts = pts.concat(state.walk.hops[k].points);
     trail.setAttribute('points', pts.map(function (p) { return p.join(','); }).join(' '));
@@ -467,9 +487,13 @@ PLAYER_JS = r"""
   use(D.main, D.reply);
   // Inside a notebook's iframe: grow the frame to the player's height.
   function fit() {
-    try { var f = window.frameElement; if (f) f.style.height = (document.documentElement.scrollHeight + 4) + 'px'; } catch (e) {}
+    // the player's own height (not the document's, which is at least the frame's: that would grow forever)
+    try {
+      var f = window.frameElement, want = Math.ceil(root.getBoundingClientRect().height) + 16;
+      if (f && Math.abs(f.getBoundingClientRect().height - want) > 2) f.style.height = want + 'px';
+    } catch (e) {}
   }
-  if (window.ResizeObserver) new ResizeObserver(fit).observe(document.body);
+  if (window.ResizeObserver) new ResizeObserver(fit).observe(root);
   window.addEventListener('load', fit); fit();
   root.setAttribute('data-ready', '1');
 })();
