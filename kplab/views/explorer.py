@@ -62,6 +62,7 @@ class Explorer(w.VBox):
         self.cluster = cluster
         self.size = size
         self._variants: dict[tuple, object] = {}
+        self._drawings: dict[tuple, tuple] = {}  # (cluster copy, ends, port, protocol) -> (trace, player, steps)
         sources, dests = _choices(cluster)
         wide = w.Layout(width="auto", min_width="320px")
         self.source = w.Dropdown(options=sources, description="from", layout=wide)
@@ -169,17 +170,21 @@ class Explorer(w.VBox):
         except ValueError:
             self.status.value = f'<span style="color:#b71c1c">port {html.escape(port)}: a number 1-65535</span>'
             return time.perf_counter() - t0
+        state = (id(cluster), self.source.value, self.destination.value, port_n, self.protocol.value)
         try:
-            t = kplab.trace(cluster, self.source.value, self.destination.value, port=port_n,
-                            protocol=self.protocol.value, reply=True, **opts)
-            p = play(t, cluster=cluster, size=self.size, **opts)
+            if state not in self._drawings:  # a setting seen before is drawn from memory (walks are deterministic)
+                t = kplab.trace(cluster, self.source.value, self.destination.value, port=port_n,
+                                protocol=self.protocol.value, reply=True, **opts)
+                self._drawings[state] = (t, play(t, cluster=cluster, size=self.size, **opts)._repr_html_(),
+                                         t._repr_html_())
+            t, player_html, steps_html = self._drawings[state]
         except KplabError as e:
             self.status.value = f'<span style="color:#b71c1c" data-testid="explorer-error">{html.escape(str(e))}</span>'
             self.player.value = self.steps.value = ""
             return time.perf_counter() - t0
         self.trace, self._drawn = t, (cluster, opts)
-        self.player.value = p._repr_html_()
-        self.steps.value = t._repr_html_()
+        self.player.value = player_html
+        self.steps.value = steps_html
         self.chains.value = self.matrix.value = ""  # drawn when their tab is shown
         self._fill_tab()
         took = time.perf_counter() - t0

@@ -495,6 +495,7 @@ PLAYER_JS = r"""
   }
   if (window.ResizeObserver) new ResizeObserver(fit).observe(root);
   window.addEventListener('load', fit); fit();
+  root.setAttribute('data-first-frame-ms', performance.now().toFixed(1));  // since navigation started
   root.setAttribute('data-ready', '1');
 })();
 """
