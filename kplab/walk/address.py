@@ -40,6 +40,17 @@ def is_ipv4(text: str) -> bool:
         return False
 
 
+def _on_node_network(topology, ip: str) -> bool:
+    """An address of the node LAN no node, pod or router owns (not the LAN's network or broadcast address)."""
+    try:
+        net = ipaddress.ip_network(topology.underlay)
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return address in net and address not in (net.network_address, net.broadcast_address) and \
+        topology.host_of_ip(ip) is None
+
+
 def resolve_source(cluster, topology, spec: str) -> Source:
     if spec in cluster.pods:
         pod = cluster.pods[spec]
@@ -55,6 +66,9 @@ def resolve_source(cluster, topology, spec: str) -> Source:
         if owner is not None:
             host = topology.hosts[owner]
             return Source(owner, (host.pod or "default/").split("/")[0], spec)
+        if _on_node_network(topology, spec):  # a client on the nodes' LAN (minikube's host, an office network)
+            topology.lan_host(spec)
+            return Source(spec, "default", spec)
         if not topology.is_outside(spec):
             raise KplabError(f"source {spec}: address is inside the cluster networks but no pod or node owns it")
         topology.outside_host(spec)

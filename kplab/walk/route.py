@@ -80,6 +80,8 @@ class RoutingTable:
         """The route the kernel would pick for this destination (None: no route to host)."""
         if address in self.local:
             return RouteEntry(dest=f"{address}/32", dev=self.local[address], kind="local", scope="host")
+        if address.startswith("127."):  # the local table's `local 127.0.0.0/8 dev lo`: the whole block is ours
+            return RouteEntry(dest="127.0.0.0/8", dev="lo", kind="local", scope="host")
         value = int(ipaddress.IPv4Address(address))
         for _, net, mask, route in self._sorted():
             if value & mask == net:

@@ -238,6 +238,23 @@ class Topology:
             self.hosts[ip] = host
         return host
 
+    def lan_host(self, ip: str) -> Host:
+        """Model a host on the node network owning `ip` that is not a node (the minikube host, a client on an
+        on-premises LAN): it reaches the nodes directly on the LAN (no router hop) and the rest by the router."""
+        name = self.lan.get(ip)
+        if name is not None:
+            return self.hosts[name]
+        prefix = ipaddress.ip_network(self.underlay).prefixlen
+        host = Host(name=ip, kind="outside")
+        host.add_interface(Interface("eth0", "ethernet", [f"{ip}/{prefix}"]))
+        host.routes.add(RouteEntry(self.underlay, dev="eth0", proto="kernel", scope="link", src=ip))
+        gateway = next((a for a, n in self.lan.items() if n == ROUTER), None)
+        if gateway is not None:
+            host.routes.add(RouteEntry("default", via=gateway, dev="eth0"))
+        self.hosts[ip] = host
+        self.lan[ip] = ip
+        return host
+
     def is_outside(self, ip: str) -> bool:
         """True for addresses beyond the router that an outside host may own (not the node LAN, the pod
         network or the Service CIDR, whose addresses are virtual)."""

@@ -180,7 +180,9 @@ class Session:
         host = self.topology.hosts[host_name]
         entry = host.lookup(dst)
         if entry is not None and entry.kind == "local":
-            return dst if dst != "127.0.0.1" else "127.0.0.1"
+            # `ip route get 127.0.0.53` says `local 127.0.0.53 dev lo src 127.0.0.1`: the loopback block's
+            # preferred source is 127.0.0.1; another own address is its own source
+            return "127.0.0.1" if dst.startswith("127.") else dst
         if entry is None:
             return host.address or "0.0.0.0"
         return host.source_for(entry) or host.address or "0.0.0.0"
