@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SWITCHES = (("etp", ["Local", "Cluster"]), ("cni", ["bridge", "calico"]), ("layout_", ["v1.19", "current"]),
-            ("masquerade", [True, False]))
+SWITCHES = (("etp", ["Local", "Cluster"]), ("itp", ["Local", "Cluster"]), ("cni", ["bridge", "calico"]),
+            ("layout_", ["v1.19", "current"]), ("masquerade", [True, False]), ("ip_forward", [False, True]))
 
 
 def explorer_redraw() -> None:

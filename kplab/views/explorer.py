@@ -105,6 +105,8 @@ class Explorer(w.VBox):
         for c in controls:
             c.observe(lambda _change: self.redraw(), names="value")
             c.add_class("kplab-control")
+            if c.description and not isinstance(c, w.Checkbox):
+                c.style.description_width = "initial"  # the label beside the control, not cut or wrapped
         font = SIZES[size]
         style = w.HTML(f"<style>.kplab-explorer, .kplab-explorer .widget-label, .kplab-explorer button, "
                        f".kplab-explorer select, .kplab-explorer input {{font-size:{font} !important}}"
