@@ -14,9 +14,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("get", help="kubectl-style table of objects from manifests")
-    g.add_argument("kind")
-    g.add_argument("manifests", nargs="+")
-    g.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default="wide")
+    g.add_argument("kind", help="pods, services, endpointslices, nodes or networkpolicies")
+    g.add_argument("manifests", nargs="+", help="manifest files or folders (YAML)")
+    g.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default="wide",
+                   help="wide (default): a kubectl-style table; yaml or json: the objects")
 
     r = sub.add_parser("rules", help="a node's rules as kube-proxy writes them")
     r.add_argument("manifests", nargs="+", help="manifest files or folders (YAML)")
@@ -31,15 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--chain", help="only this chain (--form list)")
 
     t = sub.add_parser("trace", help="a packet's walk across the cluster")
-    t.add_argument("manifests", nargs="+")
-    t.add_argument("--from", dest="src", required=True)
-    t.add_argument("--to", dest="dst", required=True)
-    t.add_argument("--port", type=int)
-    t.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp"], default="tcp")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--reply", action="store_true")
-    t.add_argument("--json", action="store_true")
-    t.add_argument("--html")
+    t.add_argument("manifests", nargs="+", help="manifest files or folders (YAML)")
+    t.add_argument("--from", dest="src", required=True,
+                   help="the client: [NS/]pod/NAME, deploy/NAME, node/NAME, NS/NAME or an IP")
+    t.add_argument("--to", dest="dst", required=True,
+                   help="the destination: [NS/]svc/NAME, [NS/]pod/NAME, NS/NAME, a DNS name, an IP, NODE:NODEPORT")
+    t.add_argument("--port", type=int, help="the destination port (default: the Service's or pod's first port)")
+    t.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp"], default="tcp", help="default tcp")
+    t.add_argument("--seed", type=int, default=0, help="picks the branch of random choices shown (default 0)")
+    t.add_argument("--reply", action="store_true", help="walk the answer back too")
+    t.add_argument("--json", action="store_true", help="print the Trace as JSON (its JSON Schema is in kplab/walk)")
+    t.add_argument("--html", help="write the animated player to this file (stdout then says only where)")
     t.add_argument("--cni", choices=["bridge", "calico"], help="pod plumbing (default: the cluster's settings)")
     t.add_argument("--overlay", choices=["none", "vxlan", "ipip"], help="between nodes (default: the cluster's settings)")
 
@@ -67,12 +70,13 @@ def _parser() -> argparse.ArgumentParser:
                                                         "decided_by, ...)")
 
     re_ = sub.add_parser("reach", help="NetworkPolicy verdicts as a truth table")
-    re_.add_argument("manifests", nargs="+")
-    re_.add_argument("--from", dest="src")
-    re_.add_argument("--to", dest="dst")
-    re_.add_argument("--port", type=int)
-    re_.add_argument("--protocol", type=str.upper, choices=["TCP", "UDP", "SCTP"], default="TCP")
-    re_.add_argument("--json", action="store_true")
+    re_.add_argument("manifests", nargs="+", help="manifest files or folders (YAML)")
+    re_.add_argument("--from", dest="src", help="only from this pod, workload, namespace/name or address")
+    re_.add_argument("--to", dest="dst", help="only to this pod, workload, namespace/name or address")
+    re_.add_argument("--port", type=int, help="the port (default: each destination pod's declared ports)")
+    re_.add_argument("--protocol", type=str.upper, choices=["TCP", "UDP", "SCTP"], default="TCP",
+                     help="default TCP")
+    re_.add_argument("--json", action="store_true", help="print the rows as JSON")
     from kplab.cli.lab import add_parser as add_lab
     add_lab(sub)
     return p

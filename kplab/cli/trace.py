@@ -35,6 +35,8 @@ def run(args) -> int:
         _write_atomically(Path(args.html), play(result, cluster=cluster, **options).html)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    elif args.html:  # the page is the answer: stdout says where it is and how it ended, not the whole walk
+        print(f"wrote {args.html}: {result.verdict} {result.reason}".rstrip())
     else:
         print(result)
         print()
