@@ -88,3 +88,15 @@ def test_reset_through_a_service_comes_back_from_the_service_address(cluster):
 def test_modelled_listeners_accept(cluster, dst, port):
     t = trace(cluster, "default/client", dst, port=port)
     assert t.verdict == "ACCEPT", t.reason
+
+
+@pytest.mark.parametrize("dst, port, protocol, state", [
+    ("default/pod/web-0", 9999, "tcp", "ESTABLISHED"),  # the RST is the connection's reply direction
+    ("default/pod/dns-0", 5353, "udp", "RELATED"),      # the ICMP error is related to it
+])
+def test_refusal_conntrack_state_as_the_kernel_sees_it(cluster, dst, port, protocol, state):
+    # checked in a network namespace: the server host's OUTPUT counted the RST under --ctstate ESTABLISHED and
+    # the ICMP port unreachable under RELATED
+    t = trace(cluster, "default/client", dst, port=port, protocol=protocol)
+    states = {s.action for h in t.reply.hops for s in h.steps if s.kind == "conntrack"} - {"confirm"}
+    assert states == {state}
