@@ -85,7 +85,7 @@ def test_pinned_environment_runs_the_notebooks(tmp_path):
 
     run(pip + ["-r", str(pins)])
     # The notebook runner is a test tool, not part of the course: constrained so it cannot move any pin.
-    run(pip + ["-c", str(pins), "pytest", "nbmake"])
+    run(pip + ["-c", str(pins), "pytest", "pytest-xdist", "nbmake"])
     run(pip + ["--no-deps", str(ROOT)], cwd=tmp_path)
     freeze = run([str(venv / "bin" / "python"), "-m", "pip", "freeze"]).stdout
     installed = {_name(line): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
@@ -93,5 +93,5 @@ def test_pinned_environment_runs_the_notebooks(tmp_path):
     assert moved == [], f"installed versions differ from the pins: {moved}"
     where = run([str(venv / "bin" / "python"), "-c", "import kplab; print(kplab.__file__)"], cwd=tmp_path).stdout
     assert str(venv) in where, f"kplab imported from {where.strip()}, not from the fresh environment"
-    run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
+    run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--nbmake",
          "--nbmake-timeout=120", str(ROOT / "notebooks")], cwd=tmp_path)
