@@ -123,3 +123,15 @@ def test_no_import_error_fallbacks():
                 if names & {"ImportError", "ModuleNotFoundError"}:
                     bad.append(f"{module}:{node.lineno}")
     assert bad == []
+
+
+def test_one_meaning_per_name():
+    """Names that once meant two things (two Steps, two Connections, ...) are defined once each."""
+    defined: dict[str, list[str]] = {}
+    for module, tree in MODULES.items():
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                defined.setdefault(node.name, []).append(module)
+    for name in ("Step", "Connection", "Rule", "Peer", "Endpoint", "run_trace", "Decision", "ConntrackEntry",
+                 "PolicyRule", "Neighbour", "Party", "Trace", "Hop", "Outcome", "Flow", "FlowDiff"):
+        assert len(defined.get(name, [])) == 1, (name, defined.get(name))

@@ -7,7 +7,7 @@ import sys
 import yaml
 
 from kplab.k8s.manifest import load_cluster
-from kplab.k8s.resource import canonical_kind, documents
+from kplab.k8s.resource import canonical_kind, list_document
 from kplab.views.kubectl import table
 
 
@@ -18,9 +18,9 @@ def run(args) -> int:
         print(f"Warning: {w}", file=sys.stderr)
     output = getattr(args, "output", "wide") or "wide"
     if output == "json":
-        text = json.dumps(documents(kind, cluster), indent=4)
+        text = json.dumps(list_document(kind, cluster), indent=4)
     elif output == "yaml":
-        text = yaml.safe_dump(documents(kind, cluster), sort_keys=False, default_flow_style=False).rstrip()
+        text = yaml.safe_dump(list_document(kind, cluster), sort_keys=False, default_flow_style=False).rstrip()
     else:
         text = table(kind, cluster)
     print(text)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kplab.cni.caliconame import (endpoint_chain, interface_name, named_port_set_name, policy_chain,
                                   profile_chain, selector_set_name)
-from kplab.cni.policy import EGRESS, INGRESS, Policy, Rule
+from kplab.cni.policy import EGRESS, INGRESS, Policy, PolicyRule
 from kplab.cni.selection import PolicySelection
 from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
@@ -296,7 +296,7 @@ def _ip_key(ip: str):
     return ipaddress.ip_address(ip)
 
 
-def _port_groups(rule: Rule) -> list[tuple[str | None, list[tuple[str, str | None]]]]:
+def _port_groups(rule: PolicyRule) -> list[tuple[str | None, list[tuple[str, str | None]]]]:
     """Per protocol (Calico makes one rule per protocol): the port alternatives — numeric multiport chunks of 15
     (ranges as a:b), named ports, or ("any", None) when that protocol is allowed on every port."""
     if rule.ports is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kplab.k8s.labelselector import Selector
-from kplab.k8s.networkpolicy import (EGRESS, INGRESS, NetworkPolicy, NetworkPolicySpec, Rule, effective_types,
+from kplab.k8s.networkpolicy import (EGRESS, INGRESS, NetworkPolicy, NetworkPolicySpec, PolicyRule, effective_types,
                                      spec_problems, validate_networkpolicy)
 
-__all__ = ["EGRESS", "INGRESS", "Policy", "Rule", "compile_policy", "effective_types", "policy_problems"]
+__all__ = ["EGRESS", "INGRESS", "Policy", "PolicyRule", "compile_policy", "effective_types", "policy_problems"]
 
 
 @dataclass
@@ -17,8 +17,8 @@ class Policy:
     name: str
     pod_selector: Selector
     types: tuple[str, ...]  # effective policyTypes, after the API server's defaulting
-    ingress: tuple[Rule, ...] = ()
-    egress: tuple[Rule, ...] = ()
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
     source: NetworkPolicy | None = field(default=None, repr=False)
 
     @classmethod
@@ -29,7 +29,7 @@ class Policy:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def rules(self, direction: str) -> tuple[Rule, ...]:
+    def rules(self, direction: str) -> tuple[PolicyRule, ...]:
         return self.ingress if direction == INGRESS else self.egress
 
 

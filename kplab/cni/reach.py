@@ -14,7 +14,7 @@ import numpy as np
 from kplab.cni.enforcement import enforces_policy
 from kplab.cni.policy import EGRESS, INGRESS
 from kplab.cni.selection import PolicySelection
-from kplab.cni.verdict import Endpoint, evaluate, normalise_protocol, resolve_endpoint, resolve_endpoints
+from kplab.cni.verdict import Party, evaluate, normalise_protocol, resolve_endpoint, resolve_endpoints
 from kplab.k8s.cluster import Cluster
 
 COLUMNS = ["from", "to", "port", "protocol", "allowed", "ingress", "egress", "policies"]
@@ -36,7 +36,7 @@ def _ids(sigs: list) -> tuple[np.ndarray, list]:
     return ids, list(table)
 
 
-def _side(sel: PolicySelection, direction: str, ends: list[Endpoint], port: int, protocol: str) -> _Side:
+def _side(sel: PolicySelection, direction: str, ends: list[Party], port: int, protocol: str) -> _Side:
     pod_hits = sel.pod_peer_hits(direction)
     subject_sigs, peer_sigs = [], []
     for e in ends:

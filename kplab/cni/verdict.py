@@ -19,7 +19,7 @@ from kplab.k8s.pod import Pod
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Party:
     """One end of a connection: a pod, a node (host traffic) or an address outside the cluster's pods."""
 
     text: str
@@ -29,7 +29,7 @@ class Endpoint:
     node: str | None = None
 
 
-def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
+def resolve_endpoint(cluster: Cluster, text: str) -> Party:
     """`ns/pod` (or `ns/<workload>` with one pod), a node name, or an IP (a pod's IP means that pod; a node's
     InternalIP means that node)."""
     text = str(text).strip()
@@ -41,11 +41,11 @@ def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
         ip = str(addr)
         for pod in cluster.pods.values():
             if pod.ip == ip and not pod.host_network:
-                return Endpoint(pod.key, "pod", ip, pod, pod.node_name)
+                return Party(pod.key, "pod", ip, pod, pod.node_name)
         for node in cluster.nodes.values():
             if node.internal_ip == ip:
-                return Endpoint(ip, "node", ip, None, node.name)
-        return Endpoint(ip, "ip", ip)
+                return Party(ip, "node", ip, None, node.name)
+        return Party(ip, "ip", ip)
     if "/" in text:
         pod = cluster.pods.get(text)
         if pod is None:
@@ -61,10 +61,10 @@ def resolve_endpoint(cluster: Cluster, text: str) -> Endpoint:
         if pod.host_network:
             # hostNetwork pods use the node's address; NetworkPolicy treats their traffic as node traffic.
             node = cluster.nodes.get(pod.node_name or "")
-            return Endpoint(text, "node", node.internal_ip if node else pod.ip, None, pod.node_name)
-        return Endpoint(text, "pod", pod.ip, pod, pod.node_name)
+            return Party(text, "node", node.internal_ip if node else pod.ip, None, pod.node_name)
+        return Party(text, "pod", pod.ip, pod, pod.node_name)
     if text in cluster.nodes:
-        return Endpoint(text, "node", cluster.nodes[text].internal_ip, None, text)
+        return Party(text, "node", cluster.nodes[text].internal_ip, None, text)
     raise KplabError(f"{text!r} is not a pod (ns/name), a node name or an IP address")
 
 
@@ -75,7 +75,7 @@ def workload_pods(cluster: Cluster, text: str) -> list[Pod]:
                    if p.namespace == ns and p.owner and p.owner.split("/", 1)[-1] == name), key=lambda p: p.key)
 
 
-def resolve_endpoints(cluster: Cluster, text: str) -> list[Endpoint]:
+def resolve_endpoints(cluster: Cluster, text: str) -> list[Party]:
     """Like resolve_endpoint, but a workload name stands for all of its pods."""
     if "/" in str(text) and str(text) not in cluster.pods:
         owned = workload_pods(cluster, str(text))
@@ -199,7 +199,7 @@ def _and(names: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _side(selection: PolicySelection, direction: str, subject: Endpoint, peer: Endpoint, dst: Endpoint,
+def _side(selection: PolicySelection, direction: str, subject: Party, peer: Party, dst: Party,
           port: int, protocol: str) -> DirectionVerdict:
     word = "ingress" if direction == INGRESS else "egress"
     if subject.kind != "pod":

@@ -29,7 +29,7 @@ class NetworkPolicy(Tracked):
 
 
 @dataclass(frozen=True)
-class Rule:
+class PolicyRule:
     """One ingress/egress item: it allows traffic matching ANY peer AND ANY port. `None` lists mean "all"."""
 
     peers: tuple[Peer, ...] | None
@@ -40,8 +40,8 @@ class Rule:
 class NetworkPolicySpec:
     pod_selector: Selector
     types: tuple[str, ...]  # effective policyTypes, after the API server's defaulting
-    ingress: tuple[Rule, ...] = ()
-    egress: tuple[Rule, ...] = ()
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
 
 
 def effective_types(spec: dict[str, Any]) -> tuple[str, ...]:
@@ -63,7 +63,7 @@ def _policy_types_problems(types: Any) -> list[str]:
             for i, t in enumerate(types) if t not in (INGRESS, EGRESS)]
 
 
-def _rules(spec: dict[str, Any], list_key: str, peer_key: str, errors: list[str]) -> tuple[Rule, ...]:
+def _rules(spec: dict[str, Any], list_key: str, peer_key: str, errors: list[str]) -> tuple[PolicyRule, ...]:
     items = spec.get(list_key) or []
     if not isinstance(items, list):
         errors.append(field_invalid(f"spec.{list_key}", items, "must be a list of rules"))
@@ -79,7 +79,7 @@ def _rules(spec: dict[str, Any], list_key: str, peer_key: str, errors: list[str]
         peers = [parse_peer(p, f"{path}.{peer_key}[{j}]", errors) for j, p in enumerate(raw.get(peer_key) or [])]
         for name in sorted(set(raw) - {"ports", peer_key}):
             errors.append(f'{path}: unknown field "{name}"')
-        rules.append(Rule(tuple(peers) or None, tuple(ports) or None))
+        rules.append(PolicyRule(tuple(peers) or None, tuple(ports) or None))
     return tuple(rules)
 
 

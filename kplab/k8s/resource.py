@@ -25,7 +25,7 @@ def canonical_kind(kind: str) -> str:
                      f"(kplab knows: {', '.join(KIND_ALIASES)})")
 
 
-def documents(kind: str, cluster: Cluster) -> dict:
+def list_document(kind: str, cluster: Cluster) -> dict:
     """`{"apiVersion": "v1", "kind": "List", "items": [...]}` of every object of `kind`, sorted by namespace/name."""
     kind = canonical_kind(kind)
     if kind == "pods":

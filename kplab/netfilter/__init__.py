@@ -20,9 +20,9 @@ A host
             FORWARD+POSTROUTING; physdev_in = the bridge port it came in by (br_netfilter, for -m physdev)
         .send(packet, chooser=None) -> Walk                OUTPUT, POSTROUTING (and INPUT via lo if local)
         .conntrack (Conntrack, str() like `conntrack -L`), .recent, .clock (.advance(seconds)), .copy()
-    Walk: steps [Step], verdict ACCEPT/DROP/REJECT, path input/forward/output, original, packet, route,
+    Walk: steps [Decision], verdict ACCEPT/DROP/REJECT, path input/forward/output, original, packet, route,
           connection, ctstate, reject_with, .dnat ("ip:port" or None), .masqueraded
-    Step: kind (rule, policy, fall-off, conntrack, route, nat), table, chain, rule_number, rule_text,
+    Decision: kind (rule, policy, fall-off, conntrack, route, nat), table, chain, rule_number, rule_text,
           action (also .verdict), before, after, hook, note
 
 Random choices
@@ -33,13 +33,13 @@ One node alone (node.py)
     node_stack(ruleset, local_ips), trace_first_packet(stack, packet), endpoints(walks), masquerade(walks)
 """
 from kplab.netfilter.chooser import Chooser, SeededChooser, enumerate_outcomes
-from kplab.netfilter.conntrack import Connection, Conntrack
+from kplab.netfilter.conntrack import ConntrackEntry, Conntrack
 from kplab.netfilter.ipset import IPSets, parse_ipsets
 from kplab.netfilter.packet import Packet, Route
 from kplab.netfilter.probability import Probability
 from kplab.netfilter.ruleset import Chain, Ruleset, Table, parse_ruleset
-from kplab.netfilter.stack import Clock, Stack, Step, Walk
+from kplab.netfilter.stack import Clock, Stack, Decision, Walk
 
-__all__ = ["Chain", "Chooser", "Clock", "Connection", "Conntrack", "IPSets", "Packet", "Probability", "Route",
-           "Ruleset", "SeededChooser", "Stack", "Step", "Table", "Walk", "enumerate_outcomes",
+__all__ = ["Chain", "Chooser", "Clock", "ConntrackEntry", "Conntrack", "IPSets", "Packet", "Probability", "Route",
+           "Ruleset", "SeededChooser", "Stack", "Decision", "Table", "Walk", "enumerate_outcomes",
            "parse_ipsets", "parse_ruleset"]

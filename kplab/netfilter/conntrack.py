@@ -60,7 +60,10 @@ class Tuple:
 
 
 @dataclass
-class Connection:
+class ConntrackEntry:
+    """One entry of the conntrack table (the kernel's struct nf_conn): the original and reply tuples, TCP state,
+    timeout and status bits, as `conntrack -L` lists it."""
+
     original: Tuple
     reply: Tuple
     tcp_state: str | None = None
@@ -115,8 +118,8 @@ class Conntrack:
 
     def __init__(self, tcp_loose: bool = True):
         self.tcp_loose = tcp_loose
-        self._by_tuple: dict[Tuple, tuple[Connection, bool]] = {}  # tuple -> (connection, is reply direction)
-        self.connections: list[Connection] = []
+        self._by_tuple: dict[Tuple, tuple[ConntrackEntry, bool]] = {}  # tuple -> (connection, is reply direction)
+        self.connections: list[ConntrackEntry] = []
         self.now = 0.0
 
     def copy(self) -> "Conntrack":
@@ -127,20 +130,20 @@ class Conntrack:
         for conn in [c for c in self.connections if c.expires <= now]:
             self.remove(conn)
 
-    def remove(self, conn: Connection) -> None:
+    def remove(self, conn: ConntrackEntry) -> None:
         self.connections.remove(conn)
         for t in (conn.original, conn.reply):
             if self._by_tuple.get(t, (None,))[0] is conn:
                 del self._by_tuple[t]
 
-    def lookup(self, packet: Packet) -> tuple[Connection, bool] | None:
+    def lookup(self, packet: Packet) -> tuple[ConntrackEntry, bool] | None:
         return self._by_tuple.get(_lookup_tuple(packet))
 
-    def tuple_taken(self, t: Tuple, by: Connection | None = None) -> bool:
+    def tuple_taken(self, t: Tuple, by: ConntrackEntry | None = None) -> bool:
         found = self._by_tuple.get(t)
         return found is not None and found[0] is not by
 
-    def confirm(self, conn: Connection, now: float) -> None:
+    def confirm(self, conn: ConntrackEntry, now: float) -> None:
         if conn.confirmed:
             return
         conn.confirmed = True
@@ -149,10 +152,10 @@ class Conntrack:
         self._by_tuple[conn.original] = (conn, False)
         self._by_tuple[conn.reply] = (conn, True)
 
-    def track(self, packet: Packet, now: float) -> tuple[Connection | None, bool, str, str]:
+    def track(self, packet: Packet, now: float) -> tuple[ConntrackEntry | None, bool, str, str]:
         """Conntrack's view of a packet: (connection, reply direction?, ctstate, note).
 
-        A packet that can start a connection gets a new, unconfirmed Connection."""
+        A packet that can start a connection gets a new, unconfirmed ConntrackEntry."""
         self.expire(now)
         if packet.is_icmp_error:
             return self.related(packet)
@@ -177,7 +180,7 @@ class Conntrack:
             return conn, reply, state, note
         return self._new(packet, now)
 
-    def related(self, packet: Packet) -> tuple[Connection | None, bool, str, str]:
+    def related(self, packet: Packet) -> tuple[ConntrackEntry | None, bool, str, str]:
         """An ICMP error: (the connection it is about, error travels in reply direction?, RELATED or INVALID, note)."""
         inner = packet.embedded
         if inner is None:
@@ -193,7 +196,7 @@ class Conntrack:
         direction = "reply" if reply else "original"
         return conn, reply, "RELATED", f"icmp {packet.icmp_type} about a tracked connection ({direction} direction)"
 
-    def _new(self, packet: Packet, now: float) -> tuple[Connection | None, bool, str, str]:
+    def _new(self, packet: Packet, now: float) -> tuple[ConntrackEntry | None, bool, str, str]:
         flags = packet.flags
         tcp_state = None
         if packet.protocol == "tcp":
@@ -210,7 +213,7 @@ class Conntrack:
             return None, False, "INVALID", f"icmp {packet.icmp_type} fits no connection"
         original = _lookup_tuple(packet)
         reply = original.inverted()
-        conn = Connection(original, reply, tcp_state=tcp_state, expires=now)
+        conn = ConntrackEntry(original, reply, tcp_state=tcp_state, expires=now)
         note = "new connection"
         if tcp_state == "ESTABLISHED":
             note = "no SYN: picked up mid-stream (nf_conntrack_tcp_loose=1)"
@@ -235,7 +238,7 @@ def _lookup_tuple(packet: Packet) -> Tuple:
     return t
 
 
-def _advance(conn: Connection, packet: Packet, reply: bool) -> str:
+def _advance(conn: ConntrackEntry, packet: Packet, reply: bool) -> str:
     """The TCP state machine, simplified to the transitions a teaching trace shows."""
     if packet.protocol != "tcp":
         if packet.protocol == "udp" and not reply and conn.seen_reply:

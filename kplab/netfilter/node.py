@@ -17,7 +17,7 @@ from kplab.netfilter.fib import Address, Fib, node_fib
 from kplab.netfilter.ipset import IPSets
 from kplab.netfilter.packet import Packet, Route
 from kplab.netfilter.dependency import Assumption
-from kplab.netfilter.stack import Stack, Step, Walk
+from kplab.netfilter.stack import Decision, Stack, Walk
 
 
 def node_stack(ruleset, local_ips: list[str], ipsets: IPSets | None = None, fib: Fib | None = None,
@@ -110,7 +110,7 @@ def dependencies(outcomes: list[tuple[Fraction, Walk]]) -> list[Assumption]:
     return list(seen.values())
 
 
-def decided_by(walk: Walk) -> Step | None:
+def decided_by(walk: Walk) -> Decision | None:
     """The step that set the walk's verdict: the rule, policy or routing decision that dropped or rejected it;
     for an accepted packet the filter table's last ACCEPT (rule or policy), else the last ACCEPT of any table;
     None when no chain with rules saw the packet."""

@@ -33,7 +33,7 @@ from typing import Callable
 
 from kplab.errors import KplabError
 from kplab.netfilter.chooser import Chooser, SeededChooser
-from kplab.netfilter.conntrack import Connection, Conntrack, Tuple
+from kplab.netfilter.conntrack import ConntrackEntry, Conntrack, Tuple
 from kplab.netfilter.dependency import Assumption
 from kplab.netfilter.ipset import IPSets
 from kplab.netfilter.match import MatchContext
@@ -59,7 +59,11 @@ class Clock:
 
 
 @dataclass
-class Step:
+class Decision:
+    """One thing the kernel decided for the packet on this host: a rule matched (or a chain's policy or end), a
+    conntrack state, a NAT rewrite, a routing decision; with the packet before and after it. The walk's Trace
+    turns these into its Steps (kplab.walk.walker._steps_from)."""
+
     kind: str  # "rule", "policy", "fall-off", "conntrack", "route", "nat"
     table: str | None
     chain: str | None
@@ -93,13 +97,13 @@ class Step:
 
 @dataclass
 class Walk:
-    steps: list[Step]
+    steps: list[Decision]
     verdict: str  # ACCEPT, DROP, REJECT
     path: str  # input, forward, output
     original: Packet
     packet: Packet
     route: Route | None
-    connection: Connection | None
+    connection: ConntrackEntry | None
     ctstate: str
     reject_with: str | None = None
     in_iface: str | None = None
@@ -122,10 +126,10 @@ class Walk:
             (self.packet.src, self.packet.sport) != (self.original.src, self.original.sport)
 
     @property
-    def rule_steps(self) -> list[Step]:
+    def rule_steps(self) -> list[Decision]:
         return [s for s in self.steps if s.kind in ("rule", "policy", "fall-off")]
 
-    def deciding_step(self) -> Step | None:
+    def deciding_step(self) -> Decision | None:
         """The step that gave the final verdict (None if every table let the packet through by policy)."""
         for step in reversed(self.steps):
             if step.action in ("DROP", "REJECT") or (step.kind in ("rule", "policy") and step.action == "ACCEPT"):
@@ -151,17 +155,17 @@ class _State:
         self.physdev_in = physdev_in  # the bridge port it came in by (br_netfilter), None if no bridge crossed
         self.physdev_out: str | None = None
         self.packet = packet
-        self.steps: list[Step] = []
+        self.steps: list[Decision] = []
         self.chooser = chooser
         self.in_iface = in_iface
         self.out_iface: str | None = None
-        self.conn: Connection | None = None
+        self.conn: ConntrackEntry | None = None
         self.reply = False
         self.ctstate = "UNTRACKED"
         self.untracked = False
         self.route: Route | None = None
         self.reject_with: str | None = None
-        self.attached: tuple[Connection, bool] | None = None  # nf_ct_attach: (connection, reply direction)
+        self.attached: tuple[ConntrackEntry, bool] | None = None  # nf_ct_attach: (connection, reply direction)
         self.assumptions: list[Assumption] = []  # state-dependent rules the walk branched on (dependency.py)
 
 
@@ -311,7 +315,7 @@ class Stack:
         return self._finish(st, verdict, path)
 
     def send(self, packet: Packet, chooser: Chooser | None = None,
-             attach: tuple[Connection, bool] | None = None) -> Walk:
+             attach: tuple[ConntrackEntry, bool] | None = None) -> Walk:
         """A packet this host generates: OUTPUT and POSTROUTING (then INPUT via lo when it is for this host).
 
         `attach` = (connection, reply direction) files the packet under that connection instead of looking it
@@ -495,7 +499,7 @@ class Stack:
     def _step(self, st: _State, kind: str, table: str | None, chain: str | None, number: int | None,
               text: str | None, action: str, before: Packet | None = None, note: str = "",
               hook: str | None = None) -> None:
-        st.steps.append(Step(kind, table, chain, number, text, action, before or st.packet, st.packet, hook, note))
+        st.steps.append(Decision(kind, table, chain, number, text, action, before or st.packet, st.packet, hook, note))
 
     # ------------------------------------------------------------------ conntrack
     def _track(self, st: _State, hook: str) -> None:
@@ -846,7 +850,7 @@ class Stack:
         step(target, "; ".join(x for x in (f"from {join_host_port(new.src, new.sport)}", extra) if x))
         return "ACCEPT"
 
-    def _free_port(self, conn: Connection, new_ip: str, p: Packet, port_range: tuple | None) -> int | None:
+    def _free_port(self, conn: ConntrackEntry, new_ip: str, p: Packet, port_range: tuple | None) -> int | None:
         """Keep the source port unless another connection already owns the resulting reply tuple (the kernel's
         nf_nat_used_tuple check), then take the next free one in the range (1024-65535 by default)."""
         if not p.has_ports:

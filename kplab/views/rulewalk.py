@@ -8,10 +8,10 @@ from kplab.kubeproxy.verdict import kube_proxy_verdict, walk_verdict
 from kplab.netfilter.node import (connection_failure, decided_by, dependencies, endpoints, masquerade,
                                   overall_verdict)
 from kplab.netfilter.packet import join_host_port
-from kplab.netfilter.stack import Step, Walk
+from kplab.netfilter.stack import Decision, Walk
 
 
-def _hop(step: Step) -> dict:
+def _hop(step: Decision) -> dict:
     if step.kind == "policy":
         text = f"policy {step.action}"
     elif step.kind == "fall-off":

@@ -35,7 +35,7 @@ FLANNEL_VXLAN_PORT = 8472
 
 
 @dataclass
-class Peer:
+class Neighbour:
     """Where a packet leaving (host, interface) towards a next hop arrives."""
 
     host: str
@@ -265,7 +265,7 @@ class Topology:
         return not any(ip in self.hosts[n].routes.local for n in self.node_ips)
 
     # ---- links ------------------------------------------------------------------------------
-    def peer(self, host_name: str, iface_name: str, nexthop: str) -> Peer | None:
+    def peer(self, host_name: str, iface_name: str, nexthop: str) -> Neighbour | None:
         """Where a packet sent out of (host, iface) to `nexthop` arrives; None when no neighbour answers."""
         host = self.hosts[host_name]
         iface = host.interfaces.get(iface_name)
@@ -277,19 +277,19 @@ class Topology:
             peer_host, peer_iface = iface.peer
             other = self.hosts[peer_host].interfaces[peer_iface]
             if other.kind == "bridge-port":
-                return Peer(peer_host, other.master or "cni0", port=peer_iface)
-            return Peer(peer_host, peer_iface)
+                return Neighbour(peer_host, other.master or "cni0", port=peer_iface)
+            return Neighbour(peer_host, peer_iface)
         if iface.kind == "bridge":
             pod = self.bridge_ports.get((host_name, iface_name), {}).get(nexthop)
-            return Peer(pod, "eth0") if pod else None
+            return Neighbour(pod, "eth0") if pod else None
         if iface.kind == "ethernet":
             target = self.lan.get(nexthop)
             if target is None or target == host_name:
                 return None
-            return Peer(target, "eth0")
+            return Neighbour(target, "eth0")
         if iface.kind == "wan":
             outside = self.hosts.get(nexthop)
-            return Peer(outside.name, "eth0") if outside is not None and outside.kind == "outside" else None
+            return Neighbour(outside.name, "eth0") if outside is not None and outside.kind == "outside" else None
         if iface.kind in ("vxlan", "ipip"):
             remote = self._tunnel_remote(nexthop)
             if remote is None or remote == host_name:
@@ -297,8 +297,8 @@ class Topology:
             outer_src, outer_dst = self.node_ips[host_name], self.node_ips[remote]
             if iface.kind == "vxlan":
                 port = FLANNEL_VXLAN_PORT if self.cni == "bridge" else VXLAN_PORT
-                return Peer(remote, iface_name, tunnel=("vxlan", outer_src, outer_dst, port))
-            return Peer(remote, iface_name, tunnel=("ipip", outer_src, outer_dst, 4))
+                return Neighbour(remote, iface_name, tunnel=("vxlan", outer_src, outer_dst, port))
+            return Neighbour(remote, iface_name, tunnel=("ipip", outer_src, outer_dst, 4))
         return None
 
     def _tunnel_remote(self, nexthop: str) -> str | None:
