@@ -101,8 +101,8 @@ def main() -> None:
     print(f"10k services: cluster objects {cluster_bytes / 2**20:.0f} MiB RSS; first trace (kube-proxy rules, parse, "
           f"stacks of the 2 nodes touched) {build:.1f} s; cluster + built network {total / 2**20:.0f} MiB RSS")
     per_s = rate(lambda: trace(big, "default/p0-0", "default/s5000"))
-    print(f"10k services: {per_s:,.0f} traces/s through trace(cluster, ...) (each call fingerprints the cluster "
-          f"to notice in-place edits)")
+    print(f"10k services: {per_s:,.0f} traces/s through trace(cluster, ...) (each call compares the cluster's "
+          f"revision to notice edits)")
     net = network(big)
     per_s = rate(lambda: run_trace(net, "default/p0-0", "default/s5000"))
     print(f"10k services: {per_s:,.0f} traces/s on a held network(cluster) (pod -> ClusterIP, walks KUBE-SERVICES)")

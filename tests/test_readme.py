@@ -31,3 +31,13 @@ def test_readme_example_runs_as_written(command: str):
     assert done.returncode == 0, f"{command}\n{done.stderr}"
     assert done.stdout.strip(), f"{command} printed nothing"
     assert "Traceback" not in done.stderr
+
+
+def test_readme_python_example_runs_as_written():
+    """The indented block under "From Python", run from the repository root as a script."""
+    text = (ROOT / "README.md").read_text().split("## From Python", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(line[4:] for line in text.splitlines() if line.startswith("    "))
+    assert code.startswith("import kplab")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "=> ACCEPT delivered to default/webapp-" in done.stdout and "Fraction(1, 2)" in done.stdout

@@ -5,6 +5,7 @@ to one of the host's own addresses is delivered instead of forwarded.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -82,7 +83,7 @@ class RoutingTable:
             return RouteEntry(dest=f"{address}/32", dev=self.local[address], kind="local", scope="host")
         if address.startswith("127."):  # the local table's `local 127.0.0.0/8 dev lo`: the whole block is ours
             return RouteEntry(dest="127.0.0.0/8", dev="lo", kind="local", scope="host")
-        value = int(ipaddress.IPv4Address(address))
+        value = _ipv4_int(address)
         for _, net, mask, route in self._sorted():
             if value & mask == net:
                 return route
@@ -94,3 +95,9 @@ class RoutingTable:
 
     def show_local(self) -> str:
         return "\n".join(f"local {ip} dev {dev} scope host" for ip, dev in self.local.items())
+
+
+@functools.lru_cache(maxsize=65536)
+def _ipv4_int(address: str) -> int:
+    """The address as an integer (parsed once per distinct address: lookups run on every hop of every walk)."""
+    return int(ipaddress.IPv4Address(address))

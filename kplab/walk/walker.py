@@ -11,6 +11,7 @@ packets of one connection share conntrack.
 """
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -414,49 +415,55 @@ def _steps_from(walk, host: Host) -> list[Step]:
     """The engine's events on one host in the trace's vocabulary, each with its typed detail: the one place
     where the netfilter engine's record becomes trace steps (route steps printed like `ip route`; rules of the
     CNI's policy chains as policy steps, named by kplab.cni.caliconame.policy_rule)."""
-    from kplab.cni.caliconame import policy_rule
-
     out: list[Step] = []
     for s in walk.steps:
-        kind, before, after = s.kind, s.before, s.after
-        diff = FlowDiff.between(before, after)
-        table, chain, hook, number, action = s.table, s.chain, s.hook, s.rule_number, s.action or ""
-        text = s.rule_text or ""
-        note = s.note or ""
-        if kind == "route":
-            target = (after or before or walk.packet).dst
-            entry = host.lookup(target)
-            text = str(entry).splitlines()[0] if entry is not None else f"no route to {target}"
-            dev = via = None
-            if entry is not None:
-                dev, via = (entry.nexthops[0].dev, entry.nexthops[0].via) if entry.nexthops else (entry.dev, entry.via)
-                if entry.comment:
-                    text += f"  # {entry.comment}"
-            action = action or ("local" if entry and entry.kind == "local" else "forward")
-            out.append(Step("route", action, text, RouteDetail(text, dev if action != "DROP" else None, via), diff=diff,
-                            note=note if action == "DROP" or "re-routing" in note else ""))
-        elif kind in ("policy", "fall-off"):
-            text = text or f":{chain} policy"
-            out.append(Step("rule", action, text, RuleDetail(table, chain, hook, None, text, action), diff=diff,
-                            note="chain policy" if kind == "policy" else "end of chain"))
-        elif kind == "conntrack":
-            entry = note if action == "confirm" else ""
-            out.append(Step("conntrack", action, text, ConntrackDetail(hook, action, _conntrack_tuple(before), entry),
-                            diff=diff, note=note))
-        elif kind == "nat" or (diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT")):
-            # a NAT target that rewrote the packet, or conntrack's NAT of a connection already translated
-            out.append(Step("nat", action, text, NatDetail(table, chain, hook, number, text, action), diff=diff,
-                            note=note))
+        if s.kind == "route":
+            out.append(_route_step(s, host, walk.packet))
         else:
-            hit = policy_rule(table, chain, text)
-            if hit is not None:
-                policy, direction, index, reason = hit
-                out.append(Step("policy", action, text, PolicyDetail(table, chain, hook, number, text, action, policy,
-                                                                     direction, index, reason), diff=diff, note=note))
-            else:
-                out.append(Step("rule", action, text, RuleDetail(table, chain, hook, number, text, action), diff=diff,
-                                note=note))
+            out.append(_step(s.kind, s.table, s.chain, s.hook, s.rule_number, s.action or "", s.rule_text or "",
+                             s.note or "", s.before, s.after))
     return out
+
+
+def _route_step(s, host: Host, packet) -> Step:
+    target = (s.after or s.before or packet).dst
+    entry = host.lookup(target)
+    text = str(entry).splitlines()[0] if entry is not None else f"no route to {target}"
+    dev = via = None
+    if entry is not None:
+        dev, via = (entry.nexthops[0].dev, entry.nexthops[0].via) if entry.nexthops else (entry.dev, entry.via)
+        if entry.comment:
+            text += f"  # {entry.comment}"
+    action = s.action or ("local" if entry and entry.kind == "local" else "forward")
+    note = s.note or ""
+    return Step("route", action, text, RouteDetail(text, dev if action != "DROP" else None, via),
+                diff=FlowDiff.between(s.before, s.after), note=note if action == "DROP" or "re-routing" in note else "")
+
+
+@functools.lru_cache(maxsize=65536)
+def _step(kind: str, table, chain, hook, number, action: str, text: str, note: str, before, after) -> Step:
+    """One engine decision (other than routing) as a Step. Steps are values, so the same decision on the same
+    packet — the common case when a trace is asked again — is converted once."""
+    from kplab.cni.caliconame import policy_rule
+
+    diff = FlowDiff.between(before, after)
+    if kind in ("policy", "fall-off"):
+        text = text or f":{chain} policy"
+        return Step("rule", action, text, RuleDetail(table, chain, hook, None, text, action), diff=diff,
+                    note="chain policy" if kind == "policy" else "end of chain")
+    if kind == "conntrack":
+        entry = note if action == "confirm" else ""
+        return Step("conntrack", action, text, ConntrackDetail(hook, action, _conntrack_tuple(before), entry),
+                    diff=diff, note=note)
+    if kind == "nat" or (diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT")):
+        # a NAT target that rewrote the packet, or conntrack's NAT of a connection already translated
+        return Step("nat", action, text, NatDetail(table, chain, hook, number, text, action), diff=diff, note=note)
+    hit = policy_rule(table, chain, text)
+    if hit is not None:
+        policy, direction, index, reason = hit
+        return Step("policy", action, text, PolicyDetail(table, chain, hook, number, text, action, policy, direction,
+                                                         index, reason), diff=diff, note=note)
+    return Step("rule", action, text, RuleDetail(table, chain, hook, number, text, action), diff=diff, note=note)
 
 
 # ---- traces ---------------------------------------------------------------------------------
