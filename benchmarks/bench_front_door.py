@@ -18,14 +18,6 @@ PROBE = ("import time; t = time.perf_counter(); import kplab; t = time.perf_coun
          "m.split('.')[0] in ('pandas', 'numpy', 'yaml', 'matplotlib', 'networkx', 'ipywidgets'))))")
 
 
-def rate(fn, seconds: float = 2.0) -> float:
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return n / (time.perf_counter() - start)
-
-
 def import_figures() -> None:
     runs = []
     for _ in range(5):
@@ -42,6 +34,7 @@ def import_figures() -> None:
 
 def main() -> None:
     import kplab
+    from benchmarks.bench_trace import big_cluster, rate
 
     import_figures()
     cluster = kplab.load("article")
@@ -54,7 +47,6 @@ def main() -> None:
         print(f"article: {per_s:,.0f} traces/s kplab.trace(c, {src!r}, {dst!r}) ({len(t.outcomes())} outcomes, "
               f"{sum(len(h.steps) for h in t.hops)} steps)")
 
-    from benchmarks.bench_trace import big_cluster
     big = big_cluster()
     start = time.perf_counter()
     kplab.trace(big, "pod/p0-0", "svc/s5000")
