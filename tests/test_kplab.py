@@ -151,11 +151,11 @@ def test_reach_rows_and_workloads(article):
     assert all(r["protocol"] == "TCP" and r["port"] == 80 for r in auth)
 
 
-def test_explore_says_when_the_explorer_is_missing(article):
-    if importlib.util.find_spec("kplab.views.explorer") is not None:
-        pytest.skip("kplab.views.explorer exists: tests/views cover it")
-    with pytest.raises(KplabError, match="kplab.views.explorer"):
-        kplab.explore(article)
+def test_explore_is_the_views_explorer(article):
+    from kplab.views.explorer import Explorer
+    assert isinstance(kplab.explore(article), Explorer)
+    with pytest.raises(KplabError):
+        kplab.explore(article, size="enormous")  # keywords reach kplab.views.explorer.explore
 
 
 def test_import_is_small():

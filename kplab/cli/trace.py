@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from kplab.errors import KplabError
 import kplab
+from kplab.errors import KplabError
 from kplab.k8s import load_cluster
-from kplab.views.player import play
+from kplab.views.player import play, write_atomically
 from kplab.views.walk import outcomes_text
 
 
@@ -32,7 +30,10 @@ def run(args) -> int:
         raise KplabError(text) from None
     if args.html:
         # the animated player: one self-contained file that works opened from disk, offline
-        _write_atomically(Path(args.html), play(result, cluster=cluster, **options).html)
+        try:
+            write_atomically(Path(args.html), play(result, cluster=cluster, **options).html)
+        except KplabError as e:
+            raise KplabError(f"--html {e}") from None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     elif args.html:  # the page is the answer: stdout says where it is and how it ended, not the whole walk
@@ -43,18 +44,3 @@ def run(args) -> int:
         print("outcomes:")
         print(outcomes_text(result.outcomes()))
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside the target, then rename: never a half-written page."""
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise KplabError(f"--html {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".kplab-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise KplabError(f"--html {path}: cannot write ({e.strerror})") from None
