@@ -10,6 +10,7 @@ from pathlib import Path
 from kplab.errors import KplabError
 from kplab.kubeproxy.localnet import localnet_rule
 from kplab.netfilter.fib import Fib, node_fib, parse_addrs, parse_routes, route_from_words
+from kplab.textfile import read_text
 from kplab.netfilter.ipset import IPSets, parse_ipsets
 from kplab.netfilter.node import node_stack, trace_first_packet
 from kplab.netfilter.packet import Packet
@@ -19,13 +20,11 @@ from kplab.views.rulewalk import report, text_report
 DEFAULT_SPORT = 40000
 
 
+MAX_DUMP_BYTES = 256 << 20  # several times a 10,000-Service node's iptables-save (about 40 MB)
+
+
 def _read(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as e:
-        raise KplabError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise KplabError(f"{what} {path} is not text") from None
+    return read_text(path, MAX_DUMP_BYTES, what)
 
 
 def _address(text: str, option: str) -> str:

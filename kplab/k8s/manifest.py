@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import yaml
 
 from kplab.errors import KplabError
+from kplab.textfile import read_text
 from kplab.k8s import schema
 from kplab.k8s.schema import short
 from kplab.k8s.endpointslice import MIRRORING_CONTROLLER, Endpoint, EndpointPort, EndpointSlice
@@ -118,38 +119,6 @@ def _warn_skipped(m: Manifests) -> None:
         m.warnings.insert(0, f"skipped objects of kinds kplab does not model: {kinds}")
 
 
-def read_text(path: Path, limit: int = MAX_FILE_BYTES, what: str = "manifest") -> str:
-    """A file's text, read in chunks so an endless or huge source (/dev/zero, a pipe) stops at `limit` bytes, and
-    binary data (a NUL byte, bytes that are not UTF-8) is refused at its line."""
-    chunks: list[bytes] = []
-    size = 0
-    lines = 0
-    try:
-        with open(path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                nul = chunk.find(b"\0")
-                if nul >= 0:
-                    at = lines + chunk.count(b"\n", 0, nul) + 1
-                    raise KplabError(f"{path}:{at}: not text (a NUL byte): not a {what}")
-                size += len(chunk)
-                if size > limit:
-                    raise KplabError(f"{path}: larger than {limit >> 20} MiB: not a {what} kplab reads (a real one "
-                                     "is far smaller)")
-                lines += chunk.count(b"\n")
-                chunks.append(chunk)
-    except OSError as e:
-        raise KplabError(f"{path}: cannot read: {e.strerror or e}") from None
-    data = b"".join(chunks)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        at = data.count(b"\n", 0, e.start) + 1
-        raise KplabError(f"{path}:{at}: not UTF-8 text: not a {what}") from None
-
-
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: same result, faster
     """YAML as Kubernetes reads it (sigs.k8s.io/yaml: YAML -> JSON): timestamps stay text, mapping keys become
     strings, !!set is a mapping, !!omap/!!pairs a list of one-key mappings, !!binary its base64 text."""
@@ -233,7 +202,7 @@ def _children(n: yaml.Node) -> list[yaml.Node]:
 def documents(path: Path) -> Iterator[tuple[Any, int, yaml.Node]]:
     """Each YAML document of the file with its first line and its YAML node; `kind: List` items come out one by
     one."""
-    return _documents_text(read_text(path), str(path))
+    return _documents_text(read_text(path, MAX_FILE_BYTES, "manifest"), str(path))
 
 
 def _documents_text(text: str, path: str) -> Iterator[tuple[Any, int, yaml.Node]]:

@@ -70,6 +70,7 @@ def parse_ipsets(text: str, source: str = "<ipsets>") -> IPSets:
     sets: dict[str, IPSet] = {}
     current: IPSet | None = None
     in_members = False
+    set_members: list[tuple[str, str, str]] = []  # (list:set, member, where): checked once every set is known
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         where = f"{source}:{lineno}"
@@ -86,6 +87,8 @@ def parse_ipsets(text: str, source: str = "<ipsets>") -> IPSets:
             if len(words) < 3 or words[1] not in sets:
                 raise KplabError(f"{where}: add to an unknown set {words[1] if len(words) > 1 else ''!r}")
             sets[words[1]].members.append(_member(words[2], sets[words[1]].type, where))
+            if sets[words[1]].type == "list:set":
+                set_members.append((words[1], words[2], where))
         elif line.startswith("Name:"):
             current = IPSet(line.split(":", 1)[1].strip(), "")
             sets[current.name] = current
@@ -97,10 +100,18 @@ def parse_ipsets(text: str, source: str = "<ipsets>") -> IPSets:
             in_members = True
         elif in_members and current is not None:
             current.members.append(_member(words[0], current.type, where))
+            if current.type == "list:set":
+                set_members.append((current.name, words[0], where))
         elif ":" in line and current is not None:
             continue  # Revision:, Header:, Size in memory:, References:, Number of entries:
         else:
             raise KplabError(f"{where}: cannot read {line!r} as ipset save or ipset list text")
+    for name, member, where in set_members:  # the kernel's list:set rules (ip_set_list_set.c)
+        if member not in sets:
+            raise KplabError(f"{where}: add {member} to {name}: Set to be added/deleted/tested as element does not "
+                             "exist.")
+        if sets[member].type == "list:set":
+            raise KplabError(f"{where}: add {member} to {name}: Sets with list:set type cannot be added to the set.")
     return IPSets(sets)
 
 

@@ -269,7 +269,9 @@ def _read_ruleset(text: str, source: str, partial: bool) -> Ruleset:
             name = line[1:].strip()
             if name not in BUILTIN_CHAINS:
                 raise KplabError(f"{where}: unknown table {name!r}")
-            table = ruleset.tables.setdefault(name, Table.empty(name))
+            # iptables-restore (without --noflush) flushes a table when its section starts: a table given twice
+            # holds only its last copy
+            table = ruleset.tables[name] = Table.empty(name)
             table_line = lineno
             continue
         if table is None:
@@ -831,28 +833,32 @@ def _check_table(table: Table, source: str, partial: bool) -> None:
                                  f"table {table.name} (unknown target or missing ':{rule.target} - [0:0]')")
             if target.builtin:
                 raise KplabError(f"{source}:{rule.line}: cannot jump to built-in chain {rule.target}")
+    # Depth-first search without recursion (a dump may nest chains thousands deep): the stack holds each open
+    # chain with the jump that entered it and how many of its rules were looked at.
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    def visit(name: str, path: list[tuple[str, Rule]]) -> None:
-        state[name] = 1
-        for rule in table.chains[name].rules:
-            if rule.target not in table.chains or rule.target in BUILTIN_TARGETS:  # None is in neither
-                continue
-            nxt = rule.target
-            if state.get(nxt) == 1:
-                cycle = [r for c, r in path + [(name, rule)]]
-                start = next(k for k, (c, r) in enumerate(path + [(name, rule)]) if c == nxt)
-                names = " -> ".join([c for c, _ in (path + [(name, rule)])[start:]] + [nxt])
-                raise KplabError(f"{source}:{cycle[-1].line}: jump loop in table {table.name}: {names}")
-            if state.get(nxt) is None:
-                visit(nxt, path + [(name, rule)])
-        state[name] = 2
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10000))
-    try:
-        for name in table.chains:
-            if state.get(name) is None:
-                visit(name, [])
-    finally:
-        sys.setrecursionlimit(limit)
+    for root in table.chains:
+        if root in state:
+            continue
+        state[root] = 1
+        stack: list[tuple[str, Rule | None, int]] = [(root, None, 0)]
+        while stack:
+            name, via, k = stack[-1]
+            rules = table.chains[name].rules
+            while k < len(rules):
+                rule = rules[k]
+                k += 1
+                nxt = rule.target
+                if nxt not in table.chains or nxt in BUILTIN_TARGETS:  # None is in neither
+                    continue
+                if state.get(nxt) == 1:
+                    path = [c for c, _, _ in stack]
+                    names = " -> ".join(path[path.index(nxt):] + [nxt])
+                    raise KplabError(f"{source}:{rule.line}: jump loop in table {table.name}: {names}")
+                if nxt not in state:
+                    stack[-1] = (name, via, k)
+                    state[nxt] = 1
+                    stack.append((nxt, rule, 0))
+                    break
+            else:
+                state[name] = 2
+                stack.pop()
