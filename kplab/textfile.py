@@ -30,7 +30,7 @@ def read_text(path: str | Path, limit: int, what: str) -> str:
                 lines += chunk.count(b"\n")
                 chunks.append(chunk)
     except OSError as e:
-        raise KplabError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise KplabError(f"{path}: cannot read {what}: {e.strerror or e}") from None
     data = b"".join(chunks)
     try:
         return data.decode("utf-8")

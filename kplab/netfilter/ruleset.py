@@ -39,6 +39,7 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
 POLICIES = ("ACCEPT", "DROP")
 _PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "ipv6-icmp"}
 _MAX_CHAIN_NAME = 28
+_MAX_IFACE = 15  # IFNAMSIZ less its NUL; iptables refuses longer names (a trailing + counts too)
 _COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
 
 
@@ -433,6 +434,19 @@ def _command(table: Table, tokens: list[str], where: str, lineno: int, text: str
         raise KplabError(f"{where}: unknown command {cmd!r}")
 
 
+_SHORT_FLAG = {"src": "-s", "dst": "-d", "in_iface": "-i", "out_iface": "-o", "protocol": "-p"}
+# Names iptables takes for -p (its built-in table and /etc/protocols' usual entries), besides numbers 0-255.
+_PROTOCOL_NAMES = frozenset({"all", "tcp", "udp", "udplite", "icmp", "icmpv6", "ipv6-icmp", "esp", "ah", "sctp",
+                             "mh", "gre", "ipip", "ipencap", "dccp", "igmp", "ipv6", "ospf", "vrrp", "pim", "l2tp",
+                             "ipv6-route", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ip", "hopopt", "egp", "pup",
+                             "rdp", "idp", "xtp", "ddp", "idpr-cmtp", "rsvp", "skip", "etherip", "encap", "isis",
+                             "ipcomp", "fc", "mpls-in-ip", "manet", "hip", "shim6", "wesp", "rohc", "ethernet"})
+
+
+def _known_protocol(value: str) -> bool:
+    return value.lower() in _PROTOCOL_NAMES or (value.isdigit() and int(value) <= 255)
+
+
 def _norm_protocol(value: str) -> str | None:
     value = value.lower()
     value = _PROTOCOL_NUMBERS.get(value, value)
@@ -565,6 +579,7 @@ class RuleShape:
     def _read(self, tokens: list[str]) -> None:
         steps = self.steps
         seen: dict[int, list[str]] = {}  # module index -> option names given so far
+        header_seen: set[str] = set()  # -s -d -i -o -p: each at most once ("multiple -s flags not allowed")
         negate = False
         i, n = 0, len(tokens)
 
@@ -584,7 +599,12 @@ class RuleShape:
             key = _HEADER_FLAGS.get(tok)
             if key is not None:
                 value = value_at(i + 1, tok)
+                if key in header_seen:
+                    raise _ShapeError(f"multiple {_SHORT_FLAG[key]} flags not allowed")
+                header_seen.add(key)
                 if key == "protocol":
+                    if not _known_protocol(value):
+                        raise _ShapeError(f'unknown protocol "{value}" specified')
                     self.protocol = _norm_protocol(value)
                     self.protocol_negated = negate and self.protocol is not None
                     steps.append(("set", _FIELD["protocol"], self.protocol))
@@ -713,6 +733,8 @@ def _build_rule(shape: RuleShape, chain: str, tokens: list[str], lineno: int, te
             address = cache.addresses[value] = read_address(value)
         row[field], row[test_field] = address
     for field, position in shape.ifaces:
+        if len(tokens[position]) > _MAX_IFACE:
+            raise ValueError("interface name")  # read again in order for the message
         row[field] = tokens[position]
     built: list[Match] = []
     for name, layout, values, steps in shape.match_parts:
@@ -781,6 +803,9 @@ def _build_rule_in_order(shape: RuleShape, chain: str, tokens: list[str], where:
             row[negated_field] = negate
         elif kind == "iface":
             _, field, negated_field, position, negate = step
+            if len(tokens[position]) > _MAX_IFACE:
+                raise KplabError(f"{where}: interface name `{tokens[position]}' must be shorter than IFNAMSIZ "
+                                 f"({_MAX_IFACE})")
             row[field] = tokens[position]
             row[negated_field] = negate
         elif kind == "set":
@@ -818,11 +843,51 @@ def _build_rule_in_order(shape: RuleShape, chain: str, tokens: list[str], where:
     return rule_from_values(row)
 
 
+_RESTORE_CHECKED = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "REJECT"})
+_PORT_PROTOCOLS = frozenset({"tcp", "udp", "sctp", "dccp", "icmp"})  # icmp: its id is the "port" (iptables 1.8.9 takes it)
+
+
+def _check_restore(rule: Rule, table: str, source: str, families: dict[int, Rule]) -> None:
+    """What iptables-restore or the kernel refuses in a rule that parses: one address family per dump (iptables
+    and ip6tables are separate), NAT ports only with a port protocol (libxt_DNAT "Need TCP, UDP, SCTP or DCCP with
+    port specification"), REJECT only in the filter table (xt_REJECT's .table) and its tcp-reset only for -p tcp
+    (reject_tg_check: EINVAL)."""
+    where = f"{source}:{rule.line}"
+    versions = [6 if ":" in a else 4 for a in (rule.src, rule.dst) if a is not None]
+    if rule.target in ("DNAT", "SNAT"):
+        for o in rule.target_options:
+            if o.name in ("--to-destination", "--to-source"):
+                versions.append(6 if o.values[0].startswith("[") or o.values[0].count(":") > 1 else 4)
+    for family in versions:
+        first = families.setdefault(family, rule)
+        other = families.get(10 - family)
+        if other is not None and first is rule:
+            raise KplabError(f"{where}: an IPv{family} address in a rule set of IPv{10 - family} rules (line "
+                             f"{other.line}): iptables-save and ip6tables-save print separate dumps")
+    if rule.target in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
+        ports = any(o.name == "--to-ports" or (o.name in ("--to-destination", "--to-source")
+                                               and (o.values[0].count(":") == 1 or "]:" in o.values[0]))
+                    for o in rule.target_options)
+        if ports and (rule.protocol not in _PORT_PROTOCOLS or rule.protocol_negated):
+            raise KplabError(f"{where}: {rule.target}: Need TCP, UDP, SCTP or DCCP with port specification")
+    elif rule.target == "REJECT":
+        if table != "filter":
+            raise KplabError(f"{where}: REJECT: only valid in the filter table, not {table} (RULE_APPEND failed "
+                             "(Invalid argument))")
+        if any(o.values[0] == "tcp-reset" for o in rule.target_options) and (
+                rule.protocol != "tcp" or rule.protocol_negated):
+            raise KplabError(f"{where}: REJECT --reject-with tcp-reset needs -p tcp (RULE_APPEND failed (Invalid "
+                             "argument))")
+
+
 def _check_table(table: Table, source: str, partial: bool) -> None:
     """At COMMIT: every jump must reach an existing user chain, and no chain may reach itself (the kernel
     refuses loops with ELOOP)."""
+    families: dict[int, Rule] = {}  # address family -> first rule that used it
     for chain in table.chains.values():
         for rule in chain.rules:
+            if rule.src is not None or rule.dst is not None or rule.target in _RESTORE_CHECKED:
+                _check_restore(rule, table.name, source, families)
             if rule.target is None or rule.target in BUILTIN_TARGETS:  # rule.jumps_to_chain, inlined: 300k rules
                 continue
             target = table.chains.get(rule.target)

@@ -87,6 +87,19 @@ def _xmark(value: int, mask: int) -> Option:
     return Option("--set-xmark", (f"{value:#x}/{mask:#x}",))
 
 
+def nat_ports(text: str) -> None:
+    """`port[-port]` of a NAT target, checked as libxt_DNAT/MASQUERADE/REDIRECT do: 0-65535 (iptables 1.8 takes 0),
+    not reversed; ValueError in iptables' words."""
+    if text.startswith("-"):
+        raise ValueError(f"Port `{text}' not valid")
+    low, dash, high = text.partition("-")
+    for port in (low, high) if dash else (low,):
+        if not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"Port `{port}' not valid")
+    if dash and int(high) < int(low):
+        raise ValueError(f"Port range `{high}' funky")
+
+
 def canonical_target(name: str, options: list[Option], ipv6: bool = False) -> tuple[Option, ...]:
     """Target options as iptables-save prints them (defaults filled in, mark forms folded to --set-xmark)."""
     by_name = {o.name: o for o in options}
@@ -128,7 +141,14 @@ def canonical_target(name: str, options: list[Option], ipv6: bool = False) -> tu
         raise ValueError("SNAT needs --to-source")
     if name in ("DNAT", "SNAT"):
         key = "--to-destination" if name == "DNAT" else "--to-source"
-        NatRange.parse(by_name[key].values[0])  # refuse a bad range now, not at walk time
+        text = by_name[key].values[0]
+        if text.startswith("[") and "]:" in text:
+            nat_ports(text.rpartition("]:")[2])
+        elif text.count(":") == 1:
+            nat_ports(text.partition(":")[2])
+        NatRange.parse(text)  # refuse a bad range now, not at walk time
+    if name in ("MASQUERADE", "REDIRECT") and "--to-ports" in by_name:
+        nat_ports(by_name["--to-ports"].values[0])
     if name == "CT" and "--notrack" in by_name and len(by_name) > 1:
         raise ValueError("CT --notrack takes no other option")
     specs = TARGET_SPECS[name]

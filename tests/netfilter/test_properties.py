@@ -33,7 +33,8 @@ def rule_line(draw, chain: str, allowed_targets: list[str]):
     if target == "MARK":
         parts.append("-j MARK --or-mark 0x1")
     elif target == "DNAT":
-        parts.append(f"-j DNAT --to-destination {draw(st.sampled_from(ADDRS))}:8080")
+        port = ":8080" if proto else ""  # iptables takes a NAT port only with -p tcp/udp/sctp/dccp
+        parts.append(f"-j DNAT --to-destination {draw(st.sampled_from(ADDRS))}{port}")
     elif target != "none":
         parts.append(("-g " if draw(st.integers(0, 3)) == 0 and target in CHAINS else "-j ") + target)
     return " ".join(parts)
