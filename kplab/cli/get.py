@@ -6,16 +6,14 @@ import sys
 
 import yaml
 
-from kplab.k8s.manifest import load_cluster
+from kplab.cli import load
 from kplab.k8s.resource import canonical_kind, list_document
 from kplab.views.kubectl import table
 
 
 def run(args) -> int:
     kind = canonical_kind(args.kind)
-    cluster = load_cluster(*args.manifests)
-    for w in cluster.warnings:
-        print(f"Warning: {w}", file=sys.stderr)
+    cluster = load(args.manifests)
     output = getattr(args, "output", "wide") or "wide"
     if output == "json":
         text = json.dumps(list_document(kind, cluster), indent=4)

@@ -6,12 +6,12 @@ import sys
 
 import kplab
 from kplab.errors import KplabError
-from kplab.k8s import load_cluster
+from kplab.cli import load
 from kplab.views.reach import reach_text
 
 
 def run(args) -> int:
-    cluster = load_cluster(*args.manifests)
+    cluster = load(args.manifests)
     records = kplab.reach(cluster, src=args.src, dst=args.dst, port=args.port, protocol=args.protocol)
     if args.json:
         json.dump(list(records), sys.stdout, indent=2)

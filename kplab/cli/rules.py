@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from kplab.k8s import load_cluster
+from kplab.cli import load
 from kplab.kubeproxy.kubeproxy import node_rules
 from kplab.views.listing import list_rules
 
 
 def run(args) -> int:
-    cluster = load_cluster(*args.manifests)
+    cluster = load(args.manifests)
     if args.form == "list":
         saved = node_rules(cluster, args.node, layout=args.layout, form="save")
         text = list_rules(saved, table=getattr(args, "table", None) or "nat", chain=getattr(args, "chain", None))

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import kplab
 from kplab.errors import KplabError
-from kplab.k8s import load_cluster
+from kplab.cli import load
 from kplab.views.player import play, write_atomically
 from kplab.views.walk import outcomes_text
 
 
 def run(args) -> int:
-    cluster = load_cluster(*args.manifests)
+    cluster = load(args.manifests)
     options = {}
     if args.cni:
         options["cni"] = args.cni

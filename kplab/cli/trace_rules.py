@@ -87,6 +87,10 @@ def run(args) -> int:
         ipsets = ipsets.merge(parse_ipsets(_read(path, "ipset file"), source=path))
     src = _address(args.src, "--src")
     dst = _address(args.dst, "--dst")
+    if ipaddress.ip_address(src).version != ipaddress.ip_address(dst).version:
+        raise KplabError(f"--src {src} and --dst {dst}: one packet has one address family (IPv4 or IPv6)")
+    if args.in_iface is not None and not 1 <= len(args.in_iface) <= 15:
+        raise KplabError(f"--in-iface {args.in_iface[:20]!r}: an interface name has 1 to 15 characters")
     local_ips = [_address(ip, "--local-ip") for ip in args.local_ip] + ["127.0.0.1", "::1"]
     if not 0 <= args.dport <= 65535:
         raise KplabError(f"--dport: {args.dport} is not a port")

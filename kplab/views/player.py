@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import stat
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -225,15 +226,39 @@ class Player:
 
 
 def write_atomically(path: Path, text: str) -> Path:
-    """Write to a temporary file beside `path`, then rename: never a half-written page. KplabError on failure."""
-    folder = path.resolve().parent
+    """Write the page to a temporary file beside the target, then rename it over the target: never a half-written
+    page. Only a regular file (or a new name) is written: a FIFO, a device or a folder is refused rather than
+    replaced; a symbolic link is followed to the file it names, as a shell's `>` would. The page gets the usual
+    mode (0666 less the umask, or the mode of the file it replaces). KplabError on failure."""
+    target = Path(os.path.realpath(path))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise KplabError(f"{path}: cannot write ({e.strerror})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise KplabError(f"{path}: not a regular file (kplab writes the page only to a regular file)")
+    if st is not None and not os.access(target, os.W_OK):
+        raise KplabError(f"{path}: cannot write (Permission denied)")
+    folder = target.parent
     if not folder.is_dir():
         raise KplabError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".kplab-", suffix=".html", dir=folder)
+    if st is not None:
+        mode = stat.S_IMODE(st.st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kplab-", suffix=".html", dir=folder)
+    except OSError as e:
+        raise KplabError(f"{path}: cannot write ({e.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, target)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise KplabError(f"{path}: cannot write ({e.strerror})") from None

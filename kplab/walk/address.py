@@ -78,9 +78,11 @@ def resolve_source(cluster, topology, spec: str) -> Source:
 
 def resolve_destination(cluster, topology, spec: str, port: int | None, protocol: str,
                         from_namespace: str = "default") -> Destination:
+    if not spec:
+        raise KplabError("destination: empty")
     node, _, node_port = spec.rpartition(":")
-    if node and node in cluster.nodes and node_port.isdigit():
-        return Destination(cluster.nodes[node].internal_ip, int(node_port), spec)
+    if node and node in cluster.nodes:
+        return Destination(cluster.nodes[node].internal_ip, _port_text(node_port, spec), spec)
     if spec in cluster.pods:
         pod = cluster.pods[spec]
         if not pod.ip:
@@ -97,8 +99,10 @@ def resolve_destination(cluster, topology, spec: str, port: int | None, protocol
     if is_ipv4(spec):
         return Destination(spec, _need_port(port, spec), spec)
     ip, _, p = spec.rpartition(":")
-    if is_ipv4(ip) and p.isdigit():
-        return Destination(ip, int(p), spec)
+    if is_ipv4(ip):
+        return Destination(ip, _port_text(p, spec), spec)
+    if _looks_like_ipv4(spec) or _looks_like_ipv4(ip):
+        raise KplabError(f"destination {spec}: {ip or spec!r} is not a valid IP address")
     if "." in spec or spec.replace("-", "").isalnum():
         return _from_dns(cluster, topology, spec, port, protocol, from_namespace, spec)
     raise KplabError(f"destination {spec}: not a pod, a Service, NODE:NODEPORT, an IP or a DNS name")
@@ -116,7 +120,21 @@ def _service_port(svc, port: int | None, protocol: str) -> int | None:
 def _need_port(port: int | None, spec: str) -> int:
     if port is None:
         raise KplabError(f"destination {spec}: no port known; give one (port=...)")
+    if not 1 <= port <= 65535:
+        raise KplabError(f"destination {spec}: {port} is not a port (1-65535)")
     return port
+
+
+def _port_text(text: str, spec: str) -> int:
+    """The PORT of `IP:PORT` / `NODE:PORT`, refused when it is not one (it is never a DNS name's part)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise KplabError(f"destination {spec}: {text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _looks_like_ipv4(text: str) -> bool:
+    """Digits and dots only: meant as an IPv4 address (a DNS name never ends in an all-numeric label)."""
+    return bool(text) and all(c.isdigit() or c == "." for c in text) and "." in text
 
 
 def _from_dns(cluster, topology, name: str, port: int | None, protocol: str, namespace: str, spec: str,
