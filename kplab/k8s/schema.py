@@ -167,6 +167,35 @@ def _strict(x: Any) -> Any:
     return x
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    types = schema.get("type")
+    if isinstance(types, list) and "null" in types:
+        return {**schema, "type": [t for t in types if t != "null"]}
+    return schema
+
+
+def _no_null_items(defs: dict[str, Any]) -> None:
+    """List items may not be null: the schema allows null everywhere (Go reads it as the zero value), but a null
+    entry in a list (`addresses: [null]`) is a mistake every reader would trip on, so it is refused."""
+    stack: list[Any] = list(defs.values())
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            items = x.get("items")
+            if isinstance(items, dict):
+                ref = items.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                    name = ref[len("#/$defs/"):]
+                    if name in defs and "type" in defs[name]:
+                        defs.setdefault(name + ".item", _without_null(defs[name]))
+                        items["$ref"] = f"#/$defs/{name}.item"
+                else:
+                    x["items"] = _without_null(items)
+            stack.extend(v for v in x.values() if isinstance(v, (dict, list)))
+        elif isinstance(x, list):
+            stack.extend(x)
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, Any]:
     """The `$defs` of every API type, read once from the bundled files (no network)."""
@@ -176,6 +205,7 @@ def _definitions() -> dict[str, Any]:
         # oneOf [string|null, integer|null] refuses null (it is both); the API server reads null as unset
         if "oneOf" in defs.get(name, {}):
             defs[name] = {"anyOf": defs[name]["oneOf"]}
+    _no_null_items(defs)
     for name, d in raw.items():
         if d.get("x-kubernetes-group-version-kind"):
             defs[name]["x-kubernetes-group-version-kind"] = d["x-kubernetes-group-version-kind"]
