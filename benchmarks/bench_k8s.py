@@ -11,9 +11,10 @@ from kplab.k8s import load_cluster
 def manifests(nodes: int = 50, deployments: int = 200, replicas: int = 5) -> str:
     docs = []
     for i in range(nodes):
-        docs.append(f"kind: Node\nmetadata: {{name: node-{i}}}\n")
+        docs.append(f"apiVersion: v1\nkind: Node\nmetadata: {{name: node-{i}}}\n")
     for i in range(deployments):
-        docs.append(f"""kind: Deployment
+        docs.append(f"""apiVersion: apps/v1
+kind: Deployment
 metadata: {{name: app-{i}}}
 spec:
   replicas: {replicas}
@@ -23,7 +24,7 @@ spec:
     spec: {{containers: [{{name: c, image: nginx, ports: [{{containerPort: 8080, name: http}}]}}]}}
 """)
         for kind in ("ClusterIP", "NodePort"):
-            docs.append(f"kind: Service\nmetadata: {{name: app-{i}-{kind.lower()}}}\n"
+            docs.append(f"apiVersion: v1\nkind: Service\nmetadata: {{name: app-{i}-{kind.lower()}}}\n"
                         f"spec: {{type: {kind}, selector: {{app: app-{i}}}, ports: [{{port: 80, targetPort: http}}]}}\n")
     return "---\n".join(docs)
 

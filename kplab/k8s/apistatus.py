@@ -13,9 +13,15 @@ from typing import Any
 from kplab.errors import KplabError
 
 
+LONGEST_QUOTED = 80  # characters of a value an error quotes; a longer one is cut (a huge value stays readable)
+
+
 def _quote(value: Any) -> str:
-    """Go's %q for a string: double quotes, with quotes and backslashes escaped."""
-    return json.dumps(str(value), ensure_ascii=False)
+    """Go's %q for a string: double quotes, with quotes and backslashes escaped (a long value cut with "...")."""
+    text = str(value)
+    if len(text) > LONGEST_QUOTED:
+        return json.dumps(text[:LONGEST_QUOTED], ensure_ascii=False)[:-1] + '..."'
+    return json.dumps(text, ensure_ascii=False)
 
 
 def go_value(value: Any) -> str:
@@ -66,7 +72,7 @@ def joined_causes(causes: list[str]) -> str:
 
 def invalid(kind: str, name: str, causes: list[str], source: str = "") -> KplabError:
     """`Service "frontend" is invalid: spec.ports[0].nodePort: ...` (prefixed with file:line when known)."""
-    return KplabError(f'{_where(source)}{kind} "{name}" is invalid: {joined_causes(causes)}')
+    return KplabError(f'{_where(source)}{kind} {_quote(name)} is invalid: {joined_causes(causes)}')
 
 
 def already_exists(resource: str, name: str, source: str = "") -> KplabError:

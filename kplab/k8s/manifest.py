@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +22,7 @@ from kplab.textfile import read_text
 from kplab.k8s import schema
 from kplab.k8s.schema import short
 from kplab.k8s.endpointslice import MIRRORING_CONTROLLER, Endpoint, EndpointPort, EndpointSlice
-from kplab.k8s.apistatus import field_required, invalid
+from kplab.k8s.apistatus import DNS1123_LABEL, DNS1123_SUBDOMAIN, field_invalid, field_required, invalid
 from kplab.k8s.namespace import Namespace
 from kplab.k8s.networkpolicy import NetworkPolicy
 from kplab.k8s.node import Node, NodeAddress
@@ -32,6 +33,11 @@ from kplab.k8s.workload import KINDS as WORKLOAD_KINDS
 from kplab.k8s.workload import Workload, random_suffix
 
 SUFFIXES = (".yaml", ".yml", ".json")
+# Every object's name is at least a DNS-1123 subdomain and its namespace a DNS-1123 label (apimachinery's
+# ValidateObjectMeta); kinds with stricter names (Service, Namespace) check those in their own validators.
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_OWN_NAME_RULES = {"Service", "Namespace", "Pod", *WORKLOAD_KINDS}  # their validators word their own name rules
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass
@@ -301,6 +307,15 @@ def _add(m: Manifests, obj: Any, where: str, node: yaml.Node | None = None) -> N
                 raise KplabError(f"{where}: {kind}: {section}: expected a mapping, got {short(obj[section])}")
     elif not name and kind in _READERS:
         raise invalid(kind, "", [field_required("metadata.name", "name or generateName is required")], where)
+    elif kind in _READERS:
+        causes = []
+        if kind not in _OWN_NAME_RULES and (len(name) > 253 or not _SUBDOMAIN.fullmatch(name)):
+            causes.append(field_invalid("metadata.name", name, DNS1123_SUBDOMAIN))
+        if "namespace" in meta and meta["namespace"] is not None and not _LABEL.fullmatch(meta["namespace"]):
+            causes.append(field_invalid("metadata.namespace", meta["namespace"], DNS1123_LABEL))
+        if causes:
+            version = obj.get("apiVersion") or ""
+            raise invalid(f"{kind}.{version.split('/')[0]}" if "/" in version else kind, name, causes, where)
     reader = _READERS.get(kind)
     if reader is None:
         if taken == "config":
