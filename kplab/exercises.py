@@ -98,7 +98,7 @@ def check_endpoints(cluster, src: str, dst: str, answer: str, port: int | None =
     The truth is every outcome of the trace: the delivered header's `dst:dport` and the summed probability."""
     question = f"Where can a packet from {src} to {dst} end up, and how often?"
     if not answer.strip():
-        return _empty(question, answer, 'like "10.244.120.102:80 1/2, 10.244.120.103:80 1/2"')
+        return _empty(question, answer, 'like "10.0.0.1:80 1/2, 10.0.0.2:80 1/2"')
     items, problem = _parse_endpoints(answer)
     if problem:
         return Check(question, answer, None, problem)
@@ -152,7 +152,7 @@ def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None
     When wrong, the result points at the hop where the packet's source stopped being (or never was) the prediction."""
     question = f"Which source address does the receiver see when {src} connects to {dst}?"
     if not answer.strip():
-        return _empty(question, answer, 'an address like "10.244.0.3" or "192.168.49.2"')
+        return _empty(question, answer, 'an address like "10.0.0.1"')
     given = []
     for item in _split(answer, _SEPARATORS):
         m = _ADDRESS.match(item)
@@ -183,7 +183,7 @@ def check_dropped_by(cluster, src: str, dst: str, answer: str, port: int | None 
     (`"none"` if you think it is delivered). The truth is the rule that set the trace's verdict."""
     question = f"Which chain stops a packet from {src} to {dst}?"
     if not answer.strip():
-        return _empty(question, answer, 'a chain like "KUBE-SERVICES" or "filter/KUBE-EXTERNAL-SERVICES", or "none"')
+        return _empty(question, answer, 'a chain like "FORWARD" or "nat/POSTROUTING", or "none"')
     text = answer.strip()
     trace = _trace(cluster, src, dst, port, protocol, **options)
     decided = _deciding_step(trace)
@@ -222,7 +222,7 @@ def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = Non
     the message lists the others. When wrong, the result names the first hop where the ways part."""
     question = f"Which nodes does a packet from {src} to {dst} cross, in order?"
     if not answer.strip():
-        return _empty(question, answer, 'node names in order, like "minikube -> minikube-m02"')
+        return _empty(question, answer, 'node names in order, like "node-a -> node-b"')
     names = [] if answer.strip().lower() in ("none", "-", "no node", "no nodes") else _split(answer, _PATH_SEPARATORS)
     unknown = [n for n in names if n not in cluster.nodes]
     if unknown:
@@ -281,7 +281,7 @@ def check_dnat(cluster, src: str, dst: str, answer: str, port: int | None = None
     trace's first DNAT step."""
     question = f"At which hook is the destination of a packet from {src} to {dst} rewritten (DNAT)?"
     if not answer.strip():
-        return _empty(question, answer, "a hook like PREROUTING or OUTPUT, or none")
+        return _empty(question, answer, "a hook name like INPUT, or none")
     word = answer.strip().upper().rstrip(".")
     if word not in HOOKS and word not in NO_DNAT:
         return Check(question, answer, None, f"I could not read {answer.strip()!r}: write one of "
