@@ -93,7 +93,7 @@ def manifest_files(*paths: str | Path) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if str(p) == "":
-            raise KplabError('error: the path "" does not exist')
+            raise KplabError('the path "" does not exist')
         if p.is_dir():
             try:
                 entries = sorted(p.iterdir())
@@ -106,7 +106,7 @@ def manifest_files(*paths: str | Path) -> list[Path]:
         elif os.path.lexists(p) and p.exists():
             files.append(p)
         else:
-            raise KplabError(f'error: the path "{p}" does not exist')
+            raise KplabError(f'the path "{p}" does not exist')
     return files
 
 
