@@ -339,8 +339,13 @@ def _delivery(packet, listener: str | None = None) -> Step:
                     "connection refused (ECONNREFUSED) if it was still connecting",
                     DeliverDetail(_addr(packet.dst, packet.dport), source, "connection refused (ECONNREFUSED)"),
                     note=seen)
-    return Step("deliver", "deliver", f"to the socket listening on {packet.dst}:{packet.dport}"
-                if packet.dport is not None else f"to {packet.dst}",
+    if packet.dport is None:
+        where = f"to {packet.dst}"
+    elif packet.protocol == "tcp" and packet.flags != {"SYN"}:  # an answer: the connected socket, nobody listens
+        where = f"to the socket on {packet.dst}:{packet.dport} connected to {source}"
+    else:
+        where = f"to the socket listening on {packet.dst}:{packet.dport}"
+    return Step("deliver", "deliver", where,
                 DeliverDetail(_addr(packet.dst, packet.dport), source),
                 note=seen + (f"; listening: {listener}" if listener else ""))
 
