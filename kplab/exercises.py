@@ -238,9 +238,12 @@ def check_nodes(cluster, src: str, dst: str, answer: str, port: int | None = Non
         return Check(question, answer, True, f"Ways it goes: {listed}." if len(ways) > 1 else
                      f"It crosses {' -> '.join(names) or 'no node'}.")
     hop, host, rule = _path_divergence(trace, names, cluster)
-    return Check(question, answer, False, f"Ways it goes: {listed}.",
-                 hint="Routes decide the node: a pod's packets leave through its own node; a Service's DNAT "
-                      "happens there, and the new destination's route may then lead to another node.",
+    hint = ("Routes decide the node: a pod's packets leave through its own node; a Service's DNAT happens there, "
+            "and the new destination's route may then lead to another node.")
+    if not names:
+        hint = ("A pod's veth leads into its node's network namespace, so even between two pods on one node the "
+                "packet passes through that node (veth, the node's route or bridge, the other veth): it counts.")
+    return Check(question, answer, False, f"Ways it goes: {listed}.", hint=hint,
                  hop=hop, host=host, rule=rule)
 
 
