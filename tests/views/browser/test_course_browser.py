@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,9 @@ def test_course_notebook_runs_in_jupyterlab(jupyter, page, path: Path):
     name = path.name
     p, page = page, page.page
     page.set_default_timeout(90_000)
-    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    page.goto(f"{url}/lab/workspaces/{uuid.uuid4().hex}/tree/{name}?reset&token={token}")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     page.wait_for_function(ALL_RUN, timeout=240_000)
     page.wait_for_timeout(1500)
 

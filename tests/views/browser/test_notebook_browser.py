@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import shutil
+import uuid
 
 NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "views.ipynb"
 
@@ -26,14 +27,14 @@ def test_views_notebook_runs_in_jupyterlab(jupyter, page):
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     p, page = page, page.page
     page.set_default_timeout(90_000)
-    page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
+    page.goto(f"{url}/lab/workspaces/{uuid.uuid4().hex}/tree/{NOTEBOOK.name}?reset&token={token}")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     # the room a student has with the file browser closed; no news prompt over the outputs
     page.evaluate("window.jupyterapp.shell.collapseLeft()")
     page.wait_for_timeout(1000)
     if page.get_by_role("button", name="No").count():
         page.get_by_role("button", name="No").first.click()
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     page.wait_for_function(ALL_RUN, timeout=180_000)
     page.wait_for_selector(".kplab-explorer", timeout=60_000)
     page.wait_for_timeout(1500)
