@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from kplab.cni.verdict import PolicyVerdict, evaluate
 
-__all__ = ["PolicyVerdict", "evaluate", "reach_table"]
+__all__ = ["PolicyVerdict", "TruthTable", "evaluate", "truth_table"]
 
 
 def __getattr__(name: str):
-    # pandas is imported only when a table is asked for.
-    if name == "reach_table":
-        from kplab.cni.reach import reach_table
-        return reach_table
+    # numpy is imported only when a truth table is asked for.
+    if name in ("truth_table", "TruthTable"):
+        from kplab.cni import reach
+        return getattr(reach, name)
     if name in ("calico_ruleset_text", "calico_ipsets_text", "interface_name"):
         from kplab.cni import calico
         return getattr(calico, name)

@@ -1,5 +1,5 @@
-"""The truth table: every (source, destination) pair's verdict at one port/protocol (a pandas DataFrame, made when
-asked for: pandas is imported inside reach_table), and `reach_rows`, the same verdicts as plain rows.
+"""The truth table: every (source, destination) pair's verdict at one port/protocol, as columns (`truth_table`; a
+view, kplab.views.reach.truth_frame, makes the DataFrame), and `reach_rows`, the same verdicts as plain rows.
 
 Pairs are not evaluated one by one. Each pod gets a signature per direction — which policies isolate it and
 which rules' peers and named ports it matches — and the decision is made once per distinct pair of signatures,
@@ -108,17 +108,55 @@ def _decide_pairs(sel: PolicySelection, direction: str, side: _Side, subj_idx: n
     return allowed[inverse], inverse, deciding
 
 
-def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | list[str] | None = None,
+@dataclass(frozen=True, eq=False)
+class TruthTable:
+    """Verdicts of many (source, destination) pairs at one port/protocol, column by column (numpy arrays, one
+    entry a pair): what `truth_table` returns and `kplab.views.reach.truth_frame` turns into a DataFrame.
+
+    ends: the endpoints' texts (pod `ns/name`, node or outside address); src, dst: indexes into `ends`;
+    port: the destination port; protocol: TCP, UDP or SCTP; allowed/ingress/egress: bool verdicts (allowed is
+    both directions); policy_codes: indexes into `policy_labels` (the deciding policies, ", "-joined, `""` when no
+    policy decided); reasons: one sentence a pair, or None when not asked for.
+    """
+    ends: tuple[str, ...]
+    src: np.ndarray
+    dst: np.ndarray
+    port: int
+    protocol: str
+    allowed: np.ndarray
+    ingress: np.ndarray
+    egress: np.ndarray
+    policy_codes: np.ndarray
+    policy_labels: tuple[str, ...]
+    reasons: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def rows(self) -> list[dict]:
+        """The CLI's JSON shape: {from, to, port, protocol, allowed, ingress, egress, policies: [...]} (+ reason)."""
+        labels = [[p for p in label.split(", ") if p] for label in self.policy_labels]
+        out = []
+        for i, (s, d, a, ing, eg, code) in enumerate(zip(self.src.tolist(), self.dst.tolist(), self.allowed.tolist(),
+                                                         self.ingress.tolist(), self.egress.tolist(),
+                                                         self.policy_codes.tolist())):
+            row = {"from": self.ends[s], "to": self.ends[d], "port": self.port, "protocol": self.protocol,
+                   "allowed": a, "ingress": ing, "egress": eg, "policies": list(labels[code])}
+            if self.reasons is not None:
+                row["reason"] = self.reasons[i]
+            out.append(row)
+        return out
+
+
+def truth_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: str | list[str] | None = None,
                 dst: str | list[str] | None = None, outside: list[str] | tuple[str, ...] = (), reasons: bool = False,
-                selection: PolicySelection | None = None):
+                selection: PolicySelection | None = None) -> TruthTable:
     """Every pod (and each `outside` address) to every other, or only from `src` / to `dst` (one or a list).
 
-    Columns: from, to, port, protocol, allowed, ingress, egress, policies (the policies that decided, ", "-joined);
-    with `reasons=True` also `reason` (evaluated pair by pair, so slower). A pod to itself and outside to
-    outside are left out: NetworkPolicy says nothing about either.
+    With `reasons=True` each pair also gets its reason (evaluated pair by pair, so slower). A pod to itself and
+    outside to outside are left out: NetworkPolicy says nothing about either. Names that resolve to nothing
+    raise KplabError (kplab.cni.verdict.resolve_endpoint).
     """
-    import pandas as pd
-
     protocol = normalise_protocol(protocol)
     sel = selection or PolicySelection.build(cluster)
     pods = [resolve_endpoint(cluster, p.key) for p in sel.pods]
@@ -148,44 +186,24 @@ def reach_table(cluster: Cluster, port: int = 80, protocol: str = "TCP", src: st
     categories = list(dict.fromkeys(labels))
     position_of = {label: i for i, label in enumerate(categories)}
     label_code = np.array([position_of[label] for label in labels], dtype=np.int64)
-    names = [e.text for e in ends]  # unique: ends are keyed by text
-    frame = pd.DataFrame({
-        "from": pd.Categorical.from_codes(S, categories=names),
-        "to": pd.Categorical.from_codes(D, categories=names),
-        "port": np.full(len(S), port, dtype=np.int64),
-        "protocol": protocol,
-        "allowed": ing_ok & eg_ok,
-        "ingress": ing_ok,
-        "egress": eg_ok,
-        "policies": pd.Categorical.from_codes(label_code[inverse], categories=categories),
-    })
+    codes = label_code[inverse] if len(inverse) else np.zeros(0, dtype=np.int64)
+    allowed, ingress, egress = ing_ok & eg_ok, ing_ok.copy(), eg_ok.copy()
     # A node's own pods always accept it (kubelet probes); rare, so those rows are simply re-evaluated.
     is_node = np.array([e.kind == "node" for e in ends], dtype=bool)
-    node_rows = set(np.flatnonzero(is_node[S]).tolist())
-    if node_rows or reasons:
-        frame["policies"] = frame["policies"].astype(object)
-        texts = [""] * len(frame)
-        for i in (range(len(frame)) if reasons else sorted(node_rows)):
-            v = evaluate(cluster, ends[S[i]].text, ends[D[i]].text, port, protocol, selection=sel)
-            frame.iat[i, 4], frame.iat[i, 5], frame.iat[i, 6] = v.allowed, v.ingress.allowed, v.egress.allowed
-            frame.iat[i, 7] = ", ".join(v.policies)
+    node_rows = np.flatnonzero(is_node[S]).tolist()
+    texts: list[str] | None = [""] * len(S) if reasons else None
+    for i in (range(len(S)) if reasons else node_rows):
+        v = evaluate(cluster, ends[S[i]].text, ends[D[i]].text, port, protocol, selection=sel)
+        allowed[i], ingress[i], egress[i] = v.allowed, v.ingress.allowed, v.egress.allowed
+        label = ", ".join(v.policies)
+        if label not in position_of:
+            position_of[label] = len(categories)
+            categories.append(label)
+        codes[i] = position_of[label]
+        if texts is not None:
             texts[i] = v.reason
-        if reasons:
-            frame["reason"] = texts
-    return frame
-
-
-def table_records(frame) -> list[dict]:
-    """The CLI's JSON shape: {from, to, port, protocol, allowed, ingress, egress, policies: [...]} (+ reason)."""
-    out = []
-    for row in frame.itertuples(index=False):
-        d = {"from": str(row[0]), "to": str(row[1]), "port": int(row[2]), "protocol": str(row[3]),
-             "allowed": bool(row[4]), "ingress": bool(row[5]), "egress": bool(row[6]),
-             "policies": [p for p in str(row[7]).split(", ") if p]}
-        if len(row) > 8:
-            d["reason"] = row[8]
-        out.append(d)
-    return out
+    return TruthTable(tuple(e.text for e in ends), S, D, port, protocol, allowed, ingress, egress, codes,
+                      tuple(categories), None if texts is None else tuple(texts))
 
 
 def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | list[str] | None = None,
@@ -201,7 +219,7 @@ def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | 
     named = [x for side in (src, dst) if side for x in ([side] if isinstance(side, str) else side)]
     outside = [x for x in named if resolve_endpoint(cluster, x).kind != "pod"]
     if port is not None:
-        frames = [reach_table(cluster, port, protocol, src=src, dst=dst, outside=outside, reasons=True,
+        tables = [truth_table(cluster, port, protocol, src=src, dst=dst, outside=outside, reasons=True,
                               selection=selection)]
     else:
         targets = [e.text for x in ([dst] if isinstance(dst, str) else dst) for e in resolve_endpoints(cluster, x)] \
@@ -212,9 +230,9 @@ def reach_rows(cluster: Cluster, src: str | list[str] | None = None, dst: str | 
             declared = {(cp.port, cp.protocol.upper()) for cp in end.pod.ports} if end.pod else set()
             for key in sorted(declared) or [(80, protocol)]:
                 groups.setdefault(key, []).append(t)
-        frames = [reach_table(cluster, p, proto, src=src, dst=dsts, outside=outside, reasons=True,
+        tables = [truth_table(cluster, p, proto, src=src, dst=dsts, outside=outside, reasons=True,
                               selection=selection) for (p, proto), dsts in sorted(groups.items())]
     # The verdicts are Kubernetes semantics; whether packets obey them is the CNI's doing: each row says which.
     cni = cluster.settings.cni
     enforced = enforces_policy(cni)
-    return tuple({**r, "cni": cni, "enforced": enforced} for f in frames if len(f) for r in table_records(f))
+    return tuple({**r, "cni": cni, "enforced": enforced} for t in tables for r in t.rows())

@@ -1,5 +1,8 @@
-"""NetworkPolicy verdict rows (`kplab reach`'s JSON records) as a terminal table."""
+"""NetworkPolicy verdicts drawn as tables: rows (`kplab reach`'s JSON records) as terminal text or a DataFrame, and
+a whole truth table (kplab.cni.reach.TruthTable) as a DataFrame."""
 from __future__ import annotations
+
+import numpy as np
 
 HEAD = ("FROM", "TO", "PORT", "VERDICT", "WHY")
 
@@ -22,3 +25,24 @@ def reach_frame(records):
              "verdict": "allowed" if r["allowed"] else "DENIED", "policies": ", ".join(r.get("policies") or ()),
              "why": r.get("reason", "")} for r in records]
     return pd.DataFrame(rows, columns=["from", "to", "port", "verdict", "policies", "why"])
+
+
+def truth_frame(table):
+    """A TruthTable (kplab.cni.reach.truth_table) as a pandas DataFrame, one row a pair. Columns: from, to
+    (categorical), port, protocol, allowed, ingress, egress, policies (the deciding policies, ", "-joined;
+    categorical), and `reason` when the table has reasons. Categoricals keep a million-pair table small."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "from": pd.Categorical.from_codes(table.src, categories=list(table.ends)),
+        "to": pd.Categorical.from_codes(table.dst, categories=list(table.ends)),
+        "port": np.full(len(table), table.port, dtype=np.int64),
+        "protocol": table.protocol,
+        "allowed": table.allowed,
+        "ingress": table.ingress,
+        "egress": table.egress,
+        "policies": pd.Categorical.from_codes(table.policy_codes, categories=list(table.policy_labels)),
+    })
+    if table.reasons is not None:
+        frame["reason"] = list(table.reasons)
+    return frame

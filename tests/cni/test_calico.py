@@ -8,7 +8,7 @@ import pytest
 
 from kplab.cni.calico import calico_ipsets_text, calico_ruleset_text
 from kplab.cni.caliconame import interface_name
-from kplab.cni.reach import reach_table, table_records
+from kplab.cni.reach import truth_table
 from kplab.cni.verdict import evaluate
 from kplab.errors import KplabError
 from kplab.k8s.cluster import Cluster
@@ -103,7 +103,7 @@ def test_random_policies_rules_agree_with_semantics(seed):
     dataplane = CalicoDataplane(c)
     wrong = []
     for port, protocol in [(80, "TCP"), (53, "UDP"), (9, "SCTP"), (85, "TCP")]:
-        for row in table_records(reach_table(c, port, protocol, outside=["192.0.2.7", "10.0.1.99"])):
+        for row in truth_table(c, port, protocol, outside=["192.0.2.7", "10.0.1.99"]).rows():
             if dataplane.allowed(row["from"], row["to"], port, protocol) != row["allowed"]:
                 wrong.append((row, evaluate(c, row["from"], row["to"], port, protocol).reason))
     assert wrong == []

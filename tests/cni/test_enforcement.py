@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kplab.cni.reach import reach_table, table_records
+from kplab.cni.reach import truth_table
 
 netfilter = pytest.importorskip("kplab.netfilter")
 if not hasattr(netfilter, "Stack"):
@@ -21,7 +21,7 @@ def test_every_pair_walks_to_the_semantic_verdict(case, case_cluster):
     dataplane = CalicoDataplane(case_cluster)
     wrong = []
     for port, protocol in sorted({(pr["port"], pr["protocol"]) for pr in case["probes"]}):
-        for row in table_records(reach_table(case_cluster, port, protocol, outside=_outside(case))):
+        for row in truth_table(case_cluster, port, protocol, outside=_outside(case)).rows():
             walked = dataplane.allowed(row["from"], row["to"], port, protocol)
             if walked != row["allowed"]:
                 wrong.append(f"{row['from']} -> {row['to']} {port}/{protocol}: rules {walked}, semantics {row['allowed']}")

@@ -6,15 +6,16 @@ import re
 
 import pytest
 
-from kplab.cni.reach import reach_table, table_records
+from kplab.cni.reach import truth_table
 from kplab.errors import KplabError
 from kplab.views.matrix import policy_matrix
+from kplab.views.reach import truth_frame
 
 
 @pytest.fixture(scope="module")
 def rows(policy_cluster):
-    return (table_records(reach_table(policy_cluster, 5432, "TCP", reasons=True))
-            + table_records(reach_table(policy_cluster, 53, "UDP", reasons=True)))
+    return (truth_table(policy_cluster, 5432, "TCP", reasons=True).rows()
+            + truth_table(policy_cluster, 53, "UDP", reasons=True).rows())
 
 
 def _pod(cluster, prefix):
@@ -44,7 +45,7 @@ def test_denied_cell_names_the_policy(rows, policy_cluster):
 
 
 def test_without_policies_everything_is_green(article, rows):
-    m = policy_matrix(table_records(reach_table(article, 80, "TCP", reasons=True)))
+    m = policy_matrix(truth_table(article, 80, "TCP", reasons=True).rows())
     g = m.grids[0]
     assert all(c.allowed for c in g.cells.values()) and g.decided() == []
     assert "everything is allowed" in m._repr_html_()
@@ -53,7 +54,7 @@ def test_without_policies_everything_is_green(article, rows):
 
 
 def test_text_grid_and_dataframe_input(policy_cluster):
-    frame = reach_table(policy_cluster, 5432, "TCP")
+    frame = truth_frame(truth_table(policy_cluster, 5432, "TCP"))
     m = policy_matrix(frame)
     text = str(m)
     assert text.count("✗") == 2 and text.startswith("5432/TCP")
