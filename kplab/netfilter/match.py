@@ -401,10 +401,11 @@ def _statistic(option: Option, options: tuple[Option, ...]):
     if option.values[0] == "random":
         prob_opt = next(o for o in options if o.name == "--probability")
         probability = Probability.parse(prob_opt.values[0])
+        notes = {hit: f"statistic: {'hit' if hit else 'miss'} (p={probability.intended})" for hit in (True, False)}
 
         def random_test(ctx: MatchContext) -> bool:
             hit = ctx.chooser.choose(probability, ctx.rule)
-            ctx.decisions.append(f"statistic: {'hit' if hit else 'miss'} (p={probability.intended})")
+            ctx.decisions.append(notes[hit])
             return hit != negated
         return random_test
     every = int(next(o for o in options if o.name == "--every").values[0])

@@ -35,11 +35,18 @@ class Packet:
     tos: int = 0  # the IP TOS byte (DSCP << 2 | ECN); a socket's default is 0
 
     def replace(self, **changes) -> "Packet":
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (TypeError for a field Packet does not have). What
+        dataclasses.replace does, without re-running __init__ field by field: NAT and conntrack rewrite
+        packets many times per walk, and Packet's __init__ checks nothing."""
+        if not changes.keys() <= _PACKET_FIELDS:
+            raise TypeError(f"Packet has no field {', '.join(sorted(changes.keys() - _PACKET_FIELDS))}")
+        new = object.__new__(Packet)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
 
     @property
     def flags(self) -> frozenset[str]:
-        return frozenset(f for f in self.tcp_flags.upper().split(",") if f) if self.protocol == "tcp" else frozenset()
+        return _flags(self.tcp_flags) if self.protocol == "tcp" else frozenset()
 
     @property
     def has_ports(self) -> bool:
@@ -65,6 +72,15 @@ class Packet:
         if self.mark:
             text += f" mark={self.mark:#x}"
         return text.rstrip()
+
+
+_PACKET_FIELDS = frozenset(f.name for f in dataclasses.fields(Packet))
+
+
+@lru_cache(maxsize=256)
+def _flags(tcp_flags: str) -> frozenset[str]:
+    """`"SYN,ACK"` -> {"SYN", "ACK"} (read once per spelling: rules test the flags of every TCP packet)."""
+    return frozenset(f for f in tcp_flags.upper().split(",") if f)
 
 
 # Why a FIB lookup can fail -> (errno a local sender gets, its words, ICMP destination-unreachable code the
@@ -137,3 +153,16 @@ def ip_int(address: str) -> int:
 @lru_cache(maxsize=65536)
 def ip_version(address: str) -> int:
     return ipaddress.ip_address(address).version
+
+
+@lru_cache(maxsize=65536)
+def ip_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """ipaddress.ip_address, parsed once per distinct string (ValueError for a bad one): the martian and addrtype
+    checks look at the same few addresses on every hop of every walk. The result is immutable."""
+    return ipaddress.ip_address(address)
+
+
+@lru_cache(maxsize=65536)
+def ip_text(address: str) -> str:
+    """The address as `ip` prints it (`str(ipaddress.ip_address(address))`), worked out once per spelling."""
+    return str(ipaddress.ip_address(address))

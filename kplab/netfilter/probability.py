@@ -13,6 +13,7 @@ so a 1/3, 1/2, 1 chain gives three outcomes of exactly 1/3; pass `exact_kernel=T
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +37,19 @@ def _simplest_between(lo: Fraction, hi: Fraction) -> Fraction:
     return floor_lo + 1 / rest
 
 
+@functools.lru_cache(maxsize=4096)
+def _intended(threshold: int) -> Fraction:
+    """Probability.intended, worked out once per threshold (a walk asks for it at every random rule it meets, and
+    a cluster's rules hold only a few distinct thresholds: 1/2, 1/3 ...)."""
+    if threshold in (0, SCALE):
+        return Fraction(threshold, SCALE)
+    lo = Fraction(2 * threshold - 1, 2 * SCALE)
+    hi = Fraction(2 * threshold + 1, 2 * SCALE)
+    guess = _simplest_between(lo, hi)
+    # lround's half-way points: make sure the guess really rounds to our threshold.
+    return guess if _round_half_away(guess * SCALE) == threshold else Fraction(threshold, SCALE)
+
+
 @dataclass(frozen=True)
 class Probability:
     threshold: int  # the kernel's u32 field: matches when (random & 0x7FFFFFFF) < threshold
@@ -56,13 +70,7 @@ class Probability:
 
     @property
     def intended(self) -> Fraction:
-        if self.threshold in (0, SCALE):
-            return self.kernel
-        lo = Fraction(2 * self.threshold - 1, 2 * SCALE)
-        hi = Fraction(2 * self.threshold + 1, 2 * SCALE)
-        guess = _simplest_between(lo, hi)
-        # lround's half-way points: make sure the guess really rounds to our threshold.
-        return guess if _round_half_away(guess * SCALE) == self.threshold else self.kernel
+        return _intended(self.threshold)
 
     def text(self) -> str:
         """As iptables-save prints it."""

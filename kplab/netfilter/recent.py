@@ -7,7 +7,6 @@ timestamps (ip_pkt_list_tot) and each list its 100 most recently seen addresses 
 """
 from __future__ import annotations
 
-import copy
 import ipaddress
 
 from kplab.netfilter.packet import Packet
@@ -21,7 +20,10 @@ class RecentLists:
         self.lists: dict[str, dict[str, list[float]]] = {}
 
     def copy(self) -> "RecentLists":
-        return copy.deepcopy(self)
+        """Independent lists (each address's timestamps copied; copy.deepcopy is slow for what a walk copies)."""
+        other = RecentLists()
+        other.lists = {name: {key: list(stamps) for key, stamps in table.items()} for name, table in self.lists.items()}
+        return other
 
     def entries(self, name: str) -> dict[str, list[float]]:
         return dict(self.lists.get(name, {}))

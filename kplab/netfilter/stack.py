@@ -37,7 +37,7 @@ from kplab.netfilter.conntrack import ConntrackEntry, Conntrack, Tuple
 from kplab.netfilter.dependency import Assumption
 from kplab.netfilter.ipset import IPSets
 from kplab.netfilter.match import MatchContext
-from kplab.netfilter.packet import Packet, Route, join_host_port
+from kplab.netfilter.packet import Packet, Route, ip_address, ip_text, ip_version, join_host_port
 from kplab.netfilter.recent import RecentLists
 from kplab.netfilter.rule import Rule
 from kplab.netfilter.ruleset import Chain, Ruleset
@@ -217,14 +217,14 @@ class Stack:
 
     def address_types(self, address: str) -> set[str]:
         """addrtype's view: the route type of the address in this host's routing tables."""
-        ip = ipaddress.ip_address(address)
-        if str(ip) in self.local_ips or ip.is_loopback:
+        ip, text = ip_address(address), ip_text(address)
+        if text in self.local_ips or ip.is_loopback:
             return {"LOCAL"}
         if ip.is_unspecified:
             return {"UNSPEC"}
         if ip.is_multicast:
             return {"MULTICAST"}
-        if str(ip) == "255.255.255.255" or str(ip) in self._broadcasts:
+        if text == "255.255.255.255" or text in self._broadcasts:
             return {"BROADCAST"}
         return {"UNICAST"}
 
@@ -461,12 +461,12 @@ class Stack:
         `in_iface` as a martian source, or None. Packets coming back in through lo are never martians."""
         if in_iface is None or in_iface == "lo":
             return None
-        src = ipaddress.ip_address(packet.src)
+        src, text = ip_address(packet.src), ip_text(packet.src)
         if src.is_loopback and not (src.version == 4 and self.route_localnet):
             return f"source {src} is a loopback address arriving on {in_iface}"
-        if src.is_multicast or str(src) == "255.255.255.255" or src.is_unspecified:
+        if src.is_multicast or text == "255.255.255.255" or src.is_unspecified:
             return f"source {src} cannot be a sender"
-        if str(src) in self.local_ips and not self.accept_local:
+        if text in self.local_ips and not self.accept_local:
             return (f"source {src} is an address of this host arriving on {in_iface} "
                     f"(net.ipv4.conf.*.accept_local=0)")
         return None
@@ -780,7 +780,7 @@ class Stack:
         if conn is None:
             raise KplabError(f"{where}: {target} reached without a connection")
         p = st.packet
-        version = ipaddress.ip_address(p.dst).version
+        version = ip_version(p.dst)
         if target == "NETMAP":  # 1:1 prefix mapping: the host bits kept, the network bits from --to
             net = ipaddress.ip_network(opts["--to"].values[0])
             mask, prefix = int(net.netmask), int(net.network_address)

@@ -14,6 +14,7 @@ default route and nobody answers.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -350,7 +351,10 @@ def node_passes_health_check(cluster, service, node_name: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=65536)
 def _on(ip: str, cidr: str) -> bool:
+    """`ip` lies in `cidr` (False for text that is not an address). Cached: every trace asks it of its
+    destination and of each tunnel's next hop."""
     try:
         return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
     except ValueError:

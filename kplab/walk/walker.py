@@ -424,9 +424,14 @@ def _steps_from(walk, host: Host) -> list[Step]:
     for s in walk.steps:
         if s.kind == "route":
             out.append(_route_step(s, host, walk.packet))
-        else:
-            out.append(_step(s.kind, s.table, s.chain, s.hook, s.rule_number, s.action or "", s.rule_text or "",
-                             s.note or "", s.before, s.after))
+            continue
+        before, after = s.before, s.after
+        diff = _NO_CHANGE if before is after else FlowDiff.between(before, after)
+        # what of the packet a step shows beyond its diff: conntrack steps name the packet's tuple
+        tuple_text = _conntrack_tuple(before) if s.kind == "conntrack" else ""
+        step = _step(s.kind, s.table, s.chain, s.hook, s.rule_number, s.action or "", s.rule_text or "",
+                     s.note or "", bool(diff), tuple_text)
+        out.append(Step(step.kind, step.action, step.text, step.detail, diff, step.note) if diff else step)
     return out
 
 
@@ -445,30 +450,34 @@ def _route_step(s, host: Host, packet) -> Step:
                 diff=FlowDiff.between(s.before, s.after), note=note if action == "DROP" or "re-routing" in note else "")
 
 
+_NO_CHANGE = FlowDiff()
+
+
 @functools.lru_cache(maxsize=65536)
-def _step(kind: str, table, chain, hook, number, action: str, text: str, note: str, before, after) -> Step:
-    """One engine decision (other than routing) as a Step. Steps are values, so the same decision on the same
-    packet — the common case when a trace is asked again — is converted once."""
+def _step(kind: str, table, chain, hook, number, action: str, text: str, note: str, changed: bool,
+          tuple_text: str) -> Step:
+    """One engine decision (other than routing) as a Step without its diff (`_steps_from` adds the diff of the
+    packets when the decision `changed` it; a conntrack step names the packet's tuple, `tuple_text`). Steps are
+    values, so the same decision — the common case when a trace is asked again — is converted once; the key
+    holds no packet, whose hashing would cost more than the conversion saves."""
     from kplab.cni.caliconame import policy_rule
 
-    diff = FlowDiff.between(before, after)
     if kind in ("policy", "fall-off"):
         text = text or f":{chain} policy"
-        return Step("rule", action, text, RuleDetail(table, chain, hook, None, text, action), diff=diff,
+        return Step("rule", action, text, RuleDetail(table, chain, hook, None, text, action),
                     note="chain policy" if kind == "policy" else "end of chain")
     if kind == "conntrack":
         entry = note if action == "confirm" else ""
-        return Step("conntrack", action, text, ConntrackDetail(hook, action, _conntrack_tuple(before), entry),
-                    diff=diff, note=note)
-    if kind == "nat" or (diff and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT")):
+        return Step("conntrack", action, text, ConntrackDetail(hook, action, tuple_text, entry), note=note)
+    if kind == "nat" or (changed and action in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT")):
         # a NAT target that rewrote the packet, or conntrack's NAT of a connection already translated
-        return Step("nat", action, text, NatDetail(table, chain, hook, number, text, action), diff=diff, note=note)
+        return Step("nat", action, text, NatDetail(table, chain, hook, number, text, action), note=note)
     hit = policy_rule(table, chain, text)
     if hit is not None:
         policy, direction, index, reason = hit
         return Step("policy", action, text, PolicyDetail(table, chain, hook, number, text, action, policy, direction,
-                                                         index, reason), diff=diff, note=note)
-    return Step("rule", action, text, RuleDetail(table, chain, hook, number, text, action), diff=diff, note=note)
+                                                         index, reason), note=note)
+    return Step("rule", action, text, RuleDetail(table, chain, hook, number, text, action), note=note)
 
 
 # ---- traces ---------------------------------------------------------------------------------
