@@ -29,13 +29,17 @@ from kplab.lab.plumbing import UNDERLAY, plan
 from kplab.lab.server import Servers
 
 OUTSIDE_CLIENT = "203.0.113.10"  # TEST-NET-3: the client beyond the router
-TRACE_RULES = (  # raw table: trace the lab clients' packets (TOS set by connection.connect), first packet only
-    "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
-    f"-A PREROUTING -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
-    f"-A PREROUTING -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
-    f"-A OUTPUT -p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN -j TRACE\n"
-    f"-A OUTPUT -p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -j TRACE\n"
-    "COMMIT\n")
+# raw table: trace the lab's packets (TOS set by connection.connect on clients and by the servers on their answers):
+# a connection's first packet (SYN, a datagram), the answer (SYN-ACK, a datagram, the kernel's reset, which
+# copies the TOS) and ICMP destination-unreachable errors (their TOS is the kernel's own, so all are traced)
+_TRACED = (f"-p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN",
+           f"-p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags SYN,ACK,FIN,RST SYN,ACK",
+           f"-p tcp -m tos --tos 0x{TRACE_TOS:02x}/0xfc -m tcp --tcp-flags RST RST",
+           f"-p udp -m tos --tos 0x{TRACE_TOS:02x}/0xfc",
+           "-p icmp -m icmp --icmp-type 3")
+TRACE_RULES = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+               + "".join(f"-A {chain} {match} -j TRACE\n" for chain in ("PREROUTING", "OUTPUT") for match in _TRACED)
+               + "COMMIT\n")
 CLIENT_PORTS = (10000, 32000)  # traced clients' source ports, one per connection, cycling
 SINGLE_TRIES = 12  # when the simulator predicts one outcome: a kernel deviation of >= 30 % shows with p >= 0.986
 TOOLS = ("ip", "nsenter", "iptables-restore", "ipset")
@@ -116,6 +120,7 @@ class Lab:
         self.inodes: set[int] = set()
         self.servers: Servers | None = None
         self.listener = None
+        self.fib = None  # the kernel's route lookups in the lab's namespaces (kplab.lab.fib)
         self.positions: dict[str, dict[tuple[str, int], tuple[str, str, int]]] = {}
         self.ifnames: dict[str, dict[int, str]] = {}
         self.nsids: dict[int, str] = {}  # namespace id in the underlay -> host name
@@ -255,9 +260,14 @@ class Lab:
         self.built.servers = time.perf_counter() - t0
 
     def _listen(self) -> None:
+        from kplab.lab.fib import Fib
         from kplab.lab.nftrace import Listener
+        # conntrack events of a namespace reach a listener elsewhere only when they are always sent (1; the
+        # default 2 sends them only while someone listens inside that namespace)
+        _sysctls({self.plan.namespace(h): {"net.netfilter.nf_conntrack_events": "1"} for h in self.topology.hosts})
         with ns.inside(self.plan.namespace(UNDERLAY)):
-            self.listener = Listener()
+            self.listener = Listener(conntrack=True)
+        self.fib = Fib()
 
     def stop(self) -> None:
         """Tear everything down (servers, trace socket, namespaces); safe to call twice and from any error path."""
@@ -269,6 +279,9 @@ class Lab:
             if self.listener is not None:
                 self.listener.close()
                 self.listener = None
+            if self.fib is not None:
+                self.fib.close()
+                self.fib = None
             left = ns.delete(self.names)
             self.up = False
             _unregister(self)
@@ -312,6 +325,9 @@ class Lab:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
+        if self.fib is not None:
+            self.fib.close()
+            self.fib = None
         self.up = False
         _unregister(self)
 
@@ -367,7 +383,8 @@ class Lab:
         return connect(self.plan.namespace(src_host), dst, port, protocol, timeout)
 
     def traced(self, src_host: str, dst: str, port: int, protocol: str = "tcp", timeout: float = TIMEOUT):
-        """One real connection and the kernel's nftrace events of its first packet: (Observation, events)."""
+        """One real connection and the kernel's events while it ran: (Observation, nftrace and conntrack events in
+        the kernel's order; kplab.lab.kerneltrace.packets splits them into the first packet and its answer)."""
         if not self.up:
             raise LabError("the lab is not up")
         self.listener.drain()  # anything left over belongs to an earlier connection
@@ -376,13 +393,12 @@ class Lab:
         def dropped() -> str | None:
             events.extend(self.listener.drain())
             for e in events:
-                if e.verdict == "drop":
+                if getattr(e, "verdict", None) == "drop":
                     return "reject" if "-j REJECT" in (self.rule_text(self.nsids.get(e.nsid), e) or "") else "drop"
             return None
         seen = connect(self.plan.namespace(src_host), dst, port, protocol, timeout, dropped=dropped,
                        sport=self._source_port())
         events.extend(self.listener.drain())
-        events = first_packet(events, src_host, self.nsids)
         if self.listener.lost:
             self.listener.lost = False
             raise LabError("the kernel dropped trace events (netlink buffer full): try again")
@@ -459,16 +475,6 @@ class Lab:
                         with open(os.path.join(folder, entry), "w") as fh:
                             fh.write("/\n")
         _in_thread(work)
-
-
-def first_packet(events: list, source: str, nsids: dict[int, str]) -> list:
-    """The events of the connection's first packet only: a TCP SYN retransmitted (after 1 s) is traced again,
-    starting over at the TRACE rule in the source's raw OUTPUT chain."""
-    for i, e in enumerate(events):
-        if i and e.table == "raw" and e.chain == "OUTPUT" and e.type == "rule" and e.handle is not None \
-                and nsids.get(e.nsid) == source:
-            return events[:i]
-    return events
 
 
 def listeners(cluster, topology) -> dict[str, list[tuple[str, int]]]:

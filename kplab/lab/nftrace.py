@@ -32,13 +32,28 @@ NFPROTO_IPV4 = 2
 # enum nft_trace_attributes
 TRACE_TABLE, TRACE_CHAIN, TRACE_RULE_HANDLE, TRACE_TYPE, TRACE_VERDICT, TRACE_ID = 1, 2, 3, 4, 5, 6
 TRACE_NETWORK_HEADER, TRACE_TRANSPORT_HEADER, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_POLICY = 8, 9, 10, 12, 14, 16
+TRACE_CT_ID, TRACE_CT_DIRECTION, TRACE_CT_STATUS, TRACE_CT_STATE = 18, 19, 20, 21
+# the packet's conntrack state as nft's `ct state` reads it (NF_CT_STATE_BIT of its ctinfo)
+CT_STATES = {1: "INVALID", 2: "ESTABLISHED", 4: "RELATED", 8: "NEW", 64: "UNTRACKED"}
+# ctnetlink (nfnetlink subsystem 1): NEW and UPDATE events (NFNLGRP_CONNTRACK_NEW, _UPDATE)
+NFNL_SUBSYS_CTNETLINK = 1
+IPCTNL_MSG_CT_NEW = 0
+NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE = 1, 2
+NLM_F_CREATE = 0x400
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_STATUS, CTA_PROTOINFO, CTA_TIMEOUT, CTA_MARK, CTA_USE, CTA_ID = \
+    1, 2, 3, 4, 7, 8, 11, 12
+IPS_SEEN_REPLY, IPS_ASSURED = 0x2, 0x4
+TCP_STATES = ("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
+              "CLOSE", "SYN_SENT2")
+PROTOCOLS = {6: "tcp", 17: "udp", 1: "icmp", 132: "sctp"}
 TRACE_TYPES = {1: "policy", 2: "return", 3: "rule"}
 # enum nft_rule_attributes
 RULE_TABLE, RULE_CHAIN, RULE_HANDLE = 1, 2, 3
 # verdict codes (NF_* and NFT_*, as signed 32-bit)
 VERDICTS = {0: "drop", 1: "accept", 2: "stolen", 3: "queue", 4: "repeat", -1: "continue", -2: "break",
             -3: "jump", -4: "goto", -5: "return"}
-TCP_FLAGS = ((0x02, "SYN"), (0x10, "ACK"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x20, "URG"))
+# in the order kplab writes them: SYN,ACK  RST,ACK  FIN,ACK
+TCP_FLAGS = ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,68 @@ class Event:
     oif: int | None = None
     mark: int = 0
     trace_id: int = 0
+    ct_state: str | None = None  # NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED; None before conntrack or untracked
+    ct_reply: bool = False  # the packet goes in the connection's reply direction
+    ct_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Tuple:
+    """One direction of a conntrack entry, as `conntrack -L` prints it: src=A dst=B sport=P dport=Q (ICMP: type,
+    code, id)."""
+
+    src: str
+    dst: str
+    protocol: str
+    sport: int | None = None
+    dport: int | None = None
+    icmp: tuple[int, int, int] | None = None  # (type, code, id)
+
+    def __str__(self) -> str:
+        text = f"src={self.src} dst={self.dst}"
+        if self.icmp is not None:
+            return text + " type=%d code=%d id=%d" % self.icmp
+        if self.sport is not None:
+            text += f" sport={self.sport} dport={self.dport}"
+        return text
+
+
+@dataclass(frozen=True)
+class Conntrack:
+    """One ctnetlink event: a connection entered (`new`) or changed in a namespace's conntrack table, with its
+    tuples, TCP state, status bits, timeout (seconds) and mark — what `conntrack -E` reports."""
+
+    nsid: int
+    new: bool
+    original: Tuple
+    reply: Tuple
+    protocol: str
+    state: str | None  # the TCP state (SYN_SENT ...); None for other protocols
+    status: int
+    timeout: int | None
+    mark: int = 0
+    use: int | None = None
+    id: int | None = None
+
+    @property
+    def entry(self) -> str:
+        """The entry as `conntrack -L` prints it (`use=` only when the event carried it)."""
+        number = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}.get(self.protocol, 0)
+        words = [f"{self.protocol:<8} {number}"]
+        if self.timeout is not None:
+            words.append(str(self.timeout))
+        if self.state:
+            words.append(self.state)
+        words.append(str(self.original))
+        if not self.status & IPS_SEEN_REPLY:
+            words.append("[UNREPLIED]")
+        words.append(str(self.reply))
+        if self.status & IPS_ASSURED:
+            words.append("[ASSURED]")
+        words.append(f"mark={self.mark}")
+        if self.use is not None:
+            words.append(f"use={self.use}")
+        return " ".join(words)
 
 
 def _attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
@@ -112,29 +189,62 @@ def parse_trace(payload: bytes, nsid: int) -> Event | None:
     handle = struct.unpack("!Q", a[TRACE_RULE_HANDLE][:8])[0] if TRACE_RULE_HANDLE in a else None
     kind = TRACE_TYPES.get(struct.unpack("!I", a[TRACE_TYPE][:4])[0], "unknown") if TRACE_TYPE in a else "unknown"
     u32 = lambda key: struct.unpack("!I", a[key][:4])[0] if key in a else None  # noqa: E731
+    ct_state = u32(TRACE_CT_STATE)
     return Event(nsid=nsid, table=_string(a[TRACE_TABLE]), chain=_string(a[TRACE_CHAIN]), type=kind, handle=handle,
                  verdict=verdict, target=target, iif=u32(TRACE_IIF), oif=u32(TRACE_OIF), mark=u32(TRACE_MARK) or 0,
                  trace_id=u32(TRACE_ID) or 0,
+                 ct_state=CT_STATES.get(ct_state, str(ct_state)) if ct_state is not None else None,
+                 ct_reply=a.get(TRACE_CT_DIRECTION, b"\0")[:1] == b"\1", ct_id=u32(TRACE_CT_ID),
                  **_packet_fields(a.get(TRACE_NETWORK_HEADER), a.get(TRACE_TRANSPORT_HEADER)))
 
 
-def _messages(data: bytes):
+def _tuple(data: bytes) -> Tuple:
+    a = _attrs(data)
+    ip, proto = _attrs(a.get(1, b"")), _attrs(a.get(2, b""))  # CTA_TUPLE_IP, CTA_TUPLE_PROTO
+    number = proto[1][0] if 1 in proto else 0
+    port = lambda key: struct.unpack("!H", proto[key][:2])[0] if key in proto else None  # noqa: E731
+    icmp = (proto[5][0], proto[6][0], port(4)) if 5 in proto and 6 in proto else None
+    return Tuple(str(ipaddress.IPv4Address(ip[1][:4])) if 1 in ip else "?",
+                 str(ipaddress.IPv4Address(ip[2][:4])) if 2 in ip else "?",
+                 PROTOCOLS.get(number, str(number)), port(2), port(3), icmp)
+
+
+def parse_conntrack(payload: bytes, nsid: int, new: bool) -> Conntrack | None:
+    """A Conntrack from one ctnetlink event body (after the nfgenmsg header), or None if not IPv4."""
+    a = _attrs(payload)
+    if CTA_TUPLE_ORIG not in a or CTA_TUPLE_REPLY not in a:
+        return None
+    original, reply = _tuple(a[CTA_TUPLE_ORIG]), _tuple(a[CTA_TUPLE_REPLY])
+    state = None
+    if CTA_PROTOINFO in a:
+        tcp = _attrs(_attrs(a[CTA_PROTOINFO]).get(1, b""))  # CTA_PROTOINFO_TCP -> CTA_PROTOINFO_TCP_STATE
+        if 1 in tcp and tcp[1][0] < len(TCP_STATES):
+            state = TCP_STATES[tcp[1][0]]
+    u32 = lambda key: struct.unpack("!I", a[key][:4])[0] if key in a else None  # noqa: E731
+    return Conntrack(nsid, new, original, reply, original.protocol, state, u32(CTA_STATUS) or 0, u32(CTA_TIMEOUT),
+                     u32(CTA_MARK) or 0, u32(CTA_USE), u32(CTA_ID))
+
+
+def _messages(data: bytes, with_flags: bool = False):
     offset = 0
     while offset + 16 <= len(data):
         length, kind, flags, seq, pid = struct.unpack_from("=IHHII", data, offset)
         if length < 16:
             break
-        yield kind, data[offset + 16: offset + length]
+        yield (kind, flags, data[offset + 16: offset + length]) if with_flags else (kind, data[offset + 16: offset + length])
         offset += (length + 3) & ~3
 
 
 class Listener:
-    """A netlink socket subscribed to nftrace events of every namespace that has an id where it was made.
+    """A netlink socket subscribed to nftrace events of every namespace that has an id where it was made and,
+    with `conntrack=True`, to their ctnetlink NEW and UPDATE events (a namespace sends those only with
+    net.netfilter.nf_conntrack_events=1 when nobody listens inside it).
 
     Make it inside the namespace that holds the ids (the caller switches there); `drain()` returns every
-    event queued so far, in the kernel's order, without blocking."""
+    event queued so far (Event and Conntrack), in the kernel's order, without blocking: a conntrack event sent at
+    a hook comes after the trace events of the chains before it."""
 
-    def __init__(self):
+    def __init__(self, conntrack: bool = False):
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for bursts of events
@@ -143,11 +253,14 @@ class Listener:
         self.sock.bind((0, 0))
         self.sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
         self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTRACE)
+        if conntrack:
+            for group in (NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE):
+                self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
         self.sock.setblocking(False)
         self.lost = False
 
-    def drain(self) -> list[Event]:
-        events: list[Event] = []
+    def drain(self) -> list[Event | Conntrack]:
+        events: list[Event | Conntrack] = []
         while True:
             try:
                 data, ancillary, _flags, _addr = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(4))
@@ -162,12 +275,15 @@ class Listener:
             for level, kind, value in ancillary:
                 if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID and len(value) >= 4:
                     nsid = struct.unpack("=i", value[:4])[0]
-            for msg_type, body in _messages(data):
-                if msg_type != (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_TRACE) or len(body) < 4:
+            for msg_type, flags, body in _messages(data, with_flags=True):
+                if len(body) < 4 or body[0] != NFPROTO_IPV4:
                     continue
-                if body[0] != NFPROTO_IPV4:
+                if msg_type == (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_TRACE):
+                    event = parse_trace(body[4:], nsid)
+                elif msg_type == (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW):
+                    event = parse_conntrack(body[4:], nsid, bool(flags & NLM_F_CREATE))
+                else:
                     continue
-                event = parse_trace(body[4:], nsid)
                 if event is not None:
                     events.append(event)
 

@@ -12,6 +12,7 @@ import selectors
 import socket
 import threading
 
+from kplab.lab.connection import TRACE_TOS
 from kplab.lab.namespace import LabError, inside
 
 
@@ -36,6 +37,8 @@ class Servers:
             sock = socket.socket(socket.AF_INET, kind)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # answers carry the lab's TOS, so the raw TRACE rules trace them too (a SYN-ACK takes the listener's)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TRACE_TOS)
             sock.bind(("0.0.0.0", port))
             if protocol == "tcp":
                 sock.listen(128)

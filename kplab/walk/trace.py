@@ -296,9 +296,10 @@ class NatDetail(Detail):
 
 @dataclass(frozen=True)
 class ConntrackDetail(Detail):
-    """Connection tracking: the state it gave the packet (NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED) or
-    `confirm` (the entry is committed after POSTROUTING/INPUT); the packet's tuple; the entry as `conntrack -L`
-    prints it (for confirm) or ""."""
+    """Connection tracking: the state it gave the packet (NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED),
+    `confirm` (the entry is committed after POSTROUTING/INPUT) or, in the kernel lab's traces, `update` (the
+    kernel changed the entry for this packet: a ctnetlink update event); the packet's tuple; the entry as
+    `conntrack -L` prints it (for confirm and update) or ""."""
 
     kind: ClassVar[str] = "conntrack"
     hook: str | None
