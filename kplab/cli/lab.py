@@ -73,7 +73,8 @@ def _up(args, kernel_lab) -> int:
           f"{lab.built.counts.get('pods', 0)} pods) named {lab.prefix}*")
     for note in lab.notes:
         print(f"note: {note}")
-    print(f"outside client: {', '.join(lab.clients)}; try: kplab lab compare --from {lab.clients[0]} --to ...")
+    print(f"clients: {lab.clients[0]} beyond the router" + "".join(f", {c} on the node network" for c in lab.clients[1:])
+          + f"; try: kplab lab compare --from {lab.clients[0]} --to ...")
     return 0
 
 

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from kplab.lab import namespace as ns
 from kplab.lab.connection import TIMEOUT, TRACE_TOS, Observation, connect
 from kplab.lab.namespace import LabError
-from kplab.lab.plumbing import UNDERLAY, plan
+from kplab.lab.plumbing import UNDERLAY, plan, swallow_rules
 from kplab.lab.server import Servers
 
 OUTSIDE_CLIENT = "203.0.113.10"  # TEST-NET-3: the client beyond the router
+LAN_CLIENT_HOST = 100  # the client on the node network: host number 100 of the nodes' LAN (192.168.49.100)
 # raw table: trace the lab's packets (TOS set by connection.connect on clients and by the servers on their answers):
 # a connection's first packet (SYN, a datagram), the answer (SYN-ACK, a datagram, the kernel's reset, which
 # copies the TOS) and ICMP destination-unreachable errors (their TOS is the kernel's own, so all are traced)
@@ -95,9 +96,13 @@ class Built:
 
 
 class Lab:
-    """A cluster built in network namespaces named `kpl-<pid>-<tag>-<host>` (see kplab.lab.namespace)."""
+    """A cluster built in network namespaces named `kpl-<pid>-<tag>-<host>` (see kplab.lab.namespace).
 
-    def __init__(self, cluster, *, clients: tuple[str, ...] = (OUTSIDE_CLIENT,), tag: str | None = None,
+    `clients`: the addresses of the lab's outside clients; one on the nodes' LAN is a host there (as the simulator
+    models an unowned LAN address), any other sits beyond the router. Default: 203.0.113.10 beyond the router and
+    host 100 of the node network (192.168.49.100 in the minikube-style scenarios)."""
+
+    def __init__(self, cluster, *, clients: tuple[str, ...] | None = None, tag: str | None = None,
                  network=None, prefix: str | None = None, **options):
         from kplab.walk import network as simulator_network
         self.cluster = cluster
@@ -108,9 +113,14 @@ class Lab:
             self.notes.append("this kernel has no IP-in-IP tunnels (CONFIG_NET_IPIP), so the pod network is routed "
                               "between nodes without encapsulation (Calico's BGP mode); the simulator walks the same")
         self.topology = self.network.topology
+        if clients is None:
+            clients = (OUTSIDE_CLIENT, lan_address(self.topology))
         self.clients = tuple(clients)
         for ip in self.clients:
-            self.topology.outside_host(ip)
+            if _on(ip, self.topology.underlay):
+                self.topology.lan_host(ip)  # a host on the nodes' LAN, as the simulator models one
+            else:
+                self.topology.outside_host(ip)
         self.tag = tag or secrets.token_hex(3)
         self.prefix = prefix or ns.run_prefix(self.tag)  # another process's prefix when attaching to its lab
         if not self.prefix.startswith(ns.PREFIX):
@@ -204,7 +214,7 @@ class Lab:
         cached = self._lines.get(host)
         if cached is None:
             host_kind = self.topology.hosts[host].kind
-            text = self.rules_text(host) if host_kind == "node" else TRACE_RULES
+            text = self.rules_text(host) if host_kind == "node" else self.raw_text(host)
             cached, table = {}, ""
             for line in text.splitlines():
                 if line.startswith("*"):
@@ -220,6 +230,14 @@ class Lab:
         if "*raw" in text:
             raise LabError(f"{host}: the rules already have a raw table; the lab's TRACE rules would replace it")
         return text + TRACE_RULES
+
+    def raw_text(self, host: str) -> str:
+        """The iptables-restore payload of a host without rules of its own: the raw TRACE rules and, on the router,
+        the outside world's silence (plumbing.swallow_rules), both in the lab's raw table."""
+        if self.topology.hosts[host].kind != "router":
+            return TRACE_RULES
+        rules = "".join(f"{line}\n" for line in swallow_rules(self.topology, host))
+        return TRACE_RULES.replace("COMMIT\n", rules + "COMMIT\n")
 
     def ipsets_text(self, host: str) -> str:
         """`ipset restore` text for the IP sets the node's rules reference (Calico-style policy)."""
@@ -245,7 +263,7 @@ class Lab:
                     ns.run(["ipset", "restore"], input=sets, namespace=where)
                 jobs.append((["iptables-restore"], self.rules_text(name), where))
             else:
-                jobs.append((["iptables-restore"], TRACE_RULES, where))
+                jobs.append((["iptables-restore"], self.raw_text(name), where))
         ns.run_all(jobs)
         self.built.rules = time.perf_counter() - t0
         self.positions, self.ifnames = _per_namespace(self.plan.namespaces)
@@ -253,9 +271,10 @@ class Lab:
     def _serve(self) -> None:
         t0 = time.perf_counter()
         self.servers = Servers()
-        for host, ports in listeners(self.cluster, self.topology).items():
-            for protocol, port in ports:
-                self.servers.listen(self.plan.namespace(host), host, port, protocol)
+        for host, listening in sorted(self.network_listeners().items()):
+            for protocol, port in sorted(listening.ports):
+                if protocol in ("tcp", "udp"):
+                    self.servers.listen(self.plan.namespace(host), host, port, protocol)
         self.servers.start()
         self.built.servers = time.perf_counter() - t0
 
@@ -433,17 +452,26 @@ class Lab:
             kernel_chains.append(chains(kernel_trace(self, src_host, f"{dst}:{port}", events, observation)))
         return judge(name, branches, seen, kernel_chains)
 
+    def network_listeners(self):
+        """What listens on each host, as the simulator has it (kplab.walk.listener): the lab's servers listen on
+        exactly these ports, so a port the simulator says is closed is closed in the kernel too."""
+        return {name: self.network.listening(name) for name in self.topology.hosts}
+
     def unheard(self, branches) -> str:
-        """Why these simulator branches cannot be checked yet: one delivers to a port where no lab server listens,
-        and the simulator does not model listening sockets (a real host answers with a reset: issue 14)."""
+        """Why these simulator branches cannot be checked: one delivers to a host the simulator takes to listen
+        on every port (an outside host, a pod declaring no ports), where no lab server listens on that port."""
+        listening = self.network_listeners()
         for _, t in branches:
             packet = t.packet_delivered
             if t.verdict != "ACCEPT" or packet is None or t.delivered_to not in self.topology.hosts:
                 continue
+            host = listening.get(t.delivered_to)
+            if host is not None and not host.anything:
+                continue  # the simulator's listeners are the lab's servers
             if self.servers is not None and (t.delivered_to, packet.protocol, packet.dport) not in \
                     self.servers.listening:
-                return (f"the simulator delivers to {t.delivered_to} {packet.protocol}/{packet.dport}, where "
-                        "nothing listens (listening sockets are not modelled yet)")
+                return (f"the simulator takes {t.delivered_to} to listen on {packet.protocol}/{packet.dport} "
+                        "(it listens anywhere), where no lab server listens")
         return ""
 
     def has_affinity(self) -> bool:
@@ -455,8 +483,11 @@ class Lab:
         """A fresh client port for every traced connection, below the kernel's ephemeral range (32768-60999): a
         random ephemeral port can repeat a recent try's, and its UDP conntrack entry (alive 30 s) would make the
         new datagram part of the old flow, already NATed."""
-        self._port = self._port + 1 if self._port < CLIENT_PORTS[1] else CLIENT_PORTS[0]
-        return self._port
+        busy = {port for _, _, port in self.servers.listening} if self.servers is not None else set()
+        while True:  # never a port a lab server listens on in some namespace (bind would fail: EADDRINUSE)
+            self._port = self._port + 1 if self._port < CLIENT_PORTS[1] else CLIENT_PORTS[0]
+            if self._port not in busy:
+                return self._port
 
     def forget_affinity(self) -> None:
         """Clear every node's `-m recent` lists (kube-proxy's ClientIP session affinity), so the next connection
@@ -477,20 +508,28 @@ class Lab:
         _in_thread(work)
 
 
-def listeners(cluster, topology) -> dict[str, list[tuple[str, int]]]:
-    """Which (protocol, port) each host listens on: a pod on its containers' declared ports (Kubernetes does not
-    enforce containerPort; the lab's servers take it as what the container listens on); a node on the ports of
-    its hostNetwork pods."""
-    out: dict[str, list[tuple[str, int]]] = {}
-    for pod in sorted(cluster.pods.values(), key=lambda p: p.key):
-        host = pod.node_name if pod.host_network else pod.key
-        if host not in topology.hosts:
-            continue
-        for cp in pod.ports:
-            proto = cp.protocol.lower()
-            if proto in ("tcp", "udp") and (proto, cp.port) not in out.setdefault(host, []):
-                out[host].append((proto, cp.port))
-    return out
+def lan_address(topology) -> str:
+    """The node-network client's address: host number LAN_CLIENT_HOST of the nodes' LAN when nobody holds it,
+    else the first free one (raises LabError on a full LAN)."""
+    import ipaddress
+    net = ipaddress.ip_network(topology.underlay)
+    if net.num_addresses > LAN_CLIENT_HOST + 1:
+        wanted = str(net.network_address + LAN_CLIENT_HOST)
+        if wanted not in topology.lan and topology.host_of_ip(wanted) is None:
+            return wanted
+    taken = set(topology.lan)
+    for address in net.hosts():
+        if str(address) not in taken and topology.host_of_ip(str(address)) is None:
+            return str(address)
+    raise LabError(f"no free address for a client on the node network {topology.underlay}")
+
+
+def _on(ip: str, cidr: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
 
 
 def _in_thread(work) -> None:

@@ -7,8 +7,12 @@ routes are the topology's own, so a kernel trace names the same devices a simula
     node   eth0 (a veth whose other end is a port of the underlay bridge), cni0 bridge with one veth per pod
            (hairpin on, as the bridge CNI sets it) or Calico-style cali* veths with proxy ARP and /32 routes
     pod    eth0 (the other end of its node's veth) with the topology's routes
-    router eth0 on the LAN and a bridge `wan` (proxy ARP) whose ports lead to the outside clients
+    router eth0 on the LAN and a bridge `wan` (proxy ARP) whose ports lead to the outside clients; a packet it
+           would send out `wan` to an address nobody owns is dropped on arrival (`swallow_rules`), as lost as
+           in the simulator's outside world; no ICMP redirects (each try is a first connection)
     load balancer  eth0 on the LAN and multipath routes (hashing on ports, so each connection picks a node)
+    clients  beyond the router: eth0 on `wan` with a default route to it; on the node network (the simulator's
+           lan_host): eth0 on the LAN, the LAN on-link and a default route via the router
 
 Nothing is created in the host namespace: every veth is made inside one lab namespace with its peer sent
 straight into another (`ip link add ... peer name eth0 netns NS`).
@@ -75,6 +79,10 @@ def plan(topology, prefix: str) -> Plan:
         if host.kind == "node":
             sysctl["net.bridge.bridge-nf-call-iptables"] = "1"  # br_netfilter: bridged pod traffic sees iptables
             sysctl["net.ipv4.conf.all.route_localnet"] = "1"  # kube-proxy sets it for localhost NodePorts
+        if host.kind in ("router", "load-balancer"):
+            # no ICMP redirects: a LAN client told by the router to reach the load balancer directly would take
+            # that shortcut on every later try, while kplab walks each connection as the network's first
+            sysctl.update({"net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.default.send_redirects": "0"})
         if host.kind == "load-balancer":
             sysctl["net.ipv4.fib_multipath_hash_policy"] = "1"  # spread connections (ports) over the next hops
         for iface in host.interfaces.values():
@@ -89,9 +97,6 @@ def plan(topology, prefix: str) -> Plan:
                 p.links[ns] += [f"link add {iface.name} type bridge"]
                 sysctl[f"net.ipv4.conf.{iface.name}.proxy_arp"] = "1"
                 sysctl[f"net.ipv4.neigh.{iface.name}.proxy_delay"] = "0"  # answer at once, not within 0.8 s
-                # the outside world the simulator models swallows packets for addresses nobody owns: keep the
-                # ARP query for them pending for an hour instead of failing after 3 s with host unreachable
-                sysctl[f"net.ipv4.neigh.{iface.name}.retrans_time_ms"] = "3600000"
                 sysctl["net.bridge.bridge-nf-call-iptables"] = "0"
             elif iface.kind in ("bridge-port", "cali"):
                 peer_host, peer_iface = iface.peer
@@ -134,6 +139,26 @@ def plan(topology, prefix: str) -> Plan:
                 continue
             lines.append(route_command(route))
     return p
+
+
+def swallow_rules(topology, router: str) -> list[str]:
+    """The router's raw PREROUTING rules (iptables-save `-A` lines) that make the outside world the simulator
+    models: a packet for an address nobody owns leaves by the default route and nothing ever answers. Every
+    destination the router routes elsewhere than its default route (the LAN, load balancer IPs, externalIPs) or
+    that an outside host owns is let through; the rest is dropped at once. The silence is the same as a packet
+    lost beyond the router, but the trace shows the drop (in the lab's raw table, left out of the compared rules),
+    so a connection's timeout is known without waiting for it."""
+    host = topology.hosts[router]
+    keep: list[str] = []
+    for route in host.routes.routes:
+        if route.dest != "default" and route.dest not in keep:
+            keep.append(route.dest)
+    for name, other in topology.hosts.items():
+        wan = [i for i in other.interfaces.values() if i.peer == (router, "wan")]
+        for iface in wan:
+            keep += [a.split("/")[0] + "/32" for a in iface.addresses]
+    lines = [f"-A PREROUTING -d {dest} -j ACCEPT" for dest in keep]
+    return lines + ["-A PREROUTING -j DROP"]
 
 
 def route_command(route) -> str:

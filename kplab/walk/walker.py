@@ -527,7 +527,14 @@ def blocked_on_the_way_out(walked: Walked | Trace, protocol: str) -> bool:
         return False
     hop = walked.hops[0]  # a walk in progress (its engine steps) or a finished Trace's Hop (its Steps)
     steps = hop.decisions() if isinstance(hop, _HopDraft) else hop.steps
-    return hop.path == "output" and any(s.table and s.action in ("DROP", "REJECT") for s in steps)
+    if hop.path != "output":
+        return False
+    for s in steps:
+        if s.kind == "route" and s.action == "loopback":
+            return False  # sent to itself: ip_local_out succeeded; the drop came after lo, in INPUT (an ICMP error)
+        if s.table and s.action in ("DROP", "REJECT"):
+            return True
+    return False
 
 
 def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), reply: Trace | None = None,

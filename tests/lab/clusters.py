@@ -1,10 +1,8 @@
 """Random clusters for the differential suite: 2-3 nodes, Services with 0-5 endpoints of every type and traffic
 policy, session affinity, TCP and UDP ports, NetworkPolicies under Calico-style rules — and the connections to
-try on each (pods, nodes and an outside client; ClusterIP, NodePort on every node, LoadBalancer, pod IPs,
-hairpin). Everything follows from the seed, so a failure replays with that seed alone.
-
-Left out for now, because the simulator does not model them yet (issue 14 is fixing each): ports where nothing
-listens (RST / port unreachable), clients on the node network (192.168.49.100), loopback NodePorts."""
+try on each (pods, nodes, a client on the node network and one beyond the router; ClusterIP, NodePort on every
+node and on 127.0.0.1, LoadBalancer, pod IPs, hairpin, ports where nothing listens). Everything follows from the
+seed, so a failure replays with that seed alone."""
 from __future__ import annotations
 
 import random
@@ -13,6 +11,8 @@ from dataclasses import dataclass, field
 import yaml
 
 OUTSIDE = "203.0.113.10"
+LAN = "192.168.49.100"  # the client on the node network (kplab.lab.lab_address of these clusters)
+CLOSED = 9999  # a port no pod declares: a TCP reset or an ICMP port unreachable
 
 
 @dataclass
@@ -50,8 +50,10 @@ def generate(seed: int) -> Generated:
         ports = [("TCP", 8080)] + ([("UDP", 5353)] if udp else [])
         docs.append(_deployment(app, replicas, ports))
         kind = rng.choice(["ClusterIP", "NodePort", "NodePort", "LoadBalancer"])
+        # now and then the Service sends to a port its pods do not listen on: the pod's kernel resets
+        target = 8081 if rng.random() < 0.1 else 8080
         spec: dict = {"type": kind, "selector": {"app": app},
-                      "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+                      "ports": [{"name": "http", "port": 80, "targetPort": target, "protocol": "TCP"}]}
         if udp:
             spec["ports"].append({"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"})
         if kind != "ClusterIP":
@@ -66,7 +68,7 @@ def generate(seed: int) -> Generated:
             svc["status"] = {"loadBalancer": {"ingress": [{"ip": f"198.51.100.{lb}"}]}}
             lb += 1
         docs.append(svc)
-        notes.append(f"{app}: {kind} x{replicas} eTP={spec.get('externalTrafficPolicy', '-')} "
+        notes.append(f"{app}: {kind} x{replicas} targetPort={target} eTP={spec.get('externalTrafficPolicy', '-')} "
                      f"iTP={spec.get('internalTrafficPolicy', 'Cluster')} "
                      f"affinity={spec.get('sessionAffinity', 'None')} udp={udp}")
     if policies:
@@ -97,31 +99,66 @@ def _policy(name: str, app: str, ingress: list[dict]) -> dict:
             "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Ingress"], "ingress": ingress}}
 
 
-def connections(cluster, seed: int, budget: int = 8) -> list[tuple[str, str, int, str]]:
-    """(source host, destination IP, port, protocol) to try: every Service port from a pod (sometimes one of its
-    own endpoints: hairpin) and a node, NodePorts on every node and LoadBalancer IPs from outside, a pod IP."""
+def connections(cluster, seed: int, budget: int = 12) -> list[tuple[str, str, int, str]]:
+    """(source host, destination IP, port, protocol) to try. Every kind of connection below is listed; the budget
+    is spent first on one connection of each kind this cluster has (drawn at random), then on the rest at random:
+
+    - a Service port from a pod, from one of its own endpoints (hairpin), from a node, and from the node-network
+      client (a ClusterIP from outside the cluster: lost);
+    - a NodePort from outside on every node, from the node-network client, from a pod, and from a node to itself
+      (its own address, and 127.0.0.1: route_localnet, kube-proxy's REJECT when nothing serves it);
+    - a LoadBalancer IP from outside and from the node network;
+    - a pod IP directly from a pod, from a node and from the node-network client; a port where nothing listens
+      on a pod (TCP reset / ICMP port unreachable) and a node port no Service uses."""
     rng = random.Random(seed * 7919 + 1)
     pods = sorted(p.key for p in cluster.pods.values() if p.ip and not p.host_network)
     nodes = sorted(cluster.nodes)
-    out: list[tuple[str, str, int, str]] = []
+    ip = {n: cluster.nodes[n].internal_ip for n in nodes}
+    kinds: dict[str, list[tuple[str, str, int, str]]] = {}
+
+    def add(kind: str, *conn) -> None:
+        kinds.setdefault(kind, []).append(tuple(conn))
     for svc in sorted(cluster.services.values(), key=lambda s: s.key):
         if svc.namespace != "default" or svc.name == "kubernetes":
             continue
-        own = [p.key for p in cluster.pods.values() if p.labels.get("app") == svc.name and p.ip]
+        own = sorted(p.key for p in cluster.pods.values() if p.labels.get("app") == svc.name and p.ip)
         for port in svc.ports:
             proto = port.protocol.lower()
-            client = rng.choice(own) if own and rng.random() < 0.3 else rng.choice(pods)
-            out.append((client, svc.cluster_ip, port.port, proto))
-            out.append((rng.choice(nodes), svc.cluster_ip, port.port, proto))
+            add("clusterip from a pod", rng.choice(pods), svc.cluster_ip, port.port, proto)
+            if own:
+                add("hairpin", rng.choice(own), svc.cluster_ip, port.port, proto)
+            add("clusterip from a node", rng.choice(nodes), svc.cluster_ip, port.port, proto)
+            add("clusterip from the node network", LAN, svc.cluster_ip, port.port, proto)
             if port.node_port:
                 for node in nodes:
-                    out.append((OUTSIDE, cluster.nodes[node].internal_ip, port.node_port, proto))
-                out.append((rng.choice(pods), cluster.nodes[rng.choice(nodes)].internal_ip, port.node_port, proto))
+                    add("nodeport from outside", OUTSIDE, ip[node], port.node_port, proto)
+                add("nodeport from the node network", LAN, ip[rng.choice(nodes)], port.node_port, proto)
+                add("nodeport from a pod", rng.choice(pods), ip[rng.choice(nodes)], port.node_port, proto)
+                node = rng.choice(nodes)
+                add("nodeport on 127.0.0.1", node, "127.0.0.1", port.node_port, proto)
+                add("nodeport from the node itself", node, ip[node], port.node_port, proto)
             for ingress in svc.load_balancer_ingress:
                 if ingress.ip:
-                    out.append((OUTSIDE, ingress.ip, port.port, proto))
+                    add("loadbalancer from outside", OUTSIDE, ingress.ip, port.port, proto)
+                    add("loadbalancer from the node network", LAN, ingress.ip, port.port, proto)
         if own:
             target = cluster.pods[rng.choice(own)]
-            out.append((rng.choice(pods), target.ip, 8080, "tcp"))
-    rng.shuffle(out)
+            add("pod ip from a pod", rng.choice(pods), target.ip, 8080, "tcp")
+            add("pod ip from a node", rng.choice(nodes), target.ip, 8080, "tcp")
+            add("pod ip from the node network", LAN, target.ip, 8080, "tcp")
+            add("closed port on a pod", rng.choice(pods), target.ip, CLOSED, rng.choice(["tcp", "udp"]))
+    used = {p.node_port for s in cluster.services.values() for p in s.ports} | \
+        {s.health_check_node_port for s in cluster.services.values()}
+    free = max(p for p in range(30000, 32768) if p not in used)  # a node port no Service has
+    add("closed node port", rng.choice([OUTSIDE, LAN] + pods), ip[rng.choice(nodes)], free,
+        rng.choice(["tcp", "udp"]))
+    chosen, rest = [], []
+    for kind in sorted(kinds):
+        conns = kinds[kind]
+        rng.shuffle(conns)
+        chosen.append(conns[0])
+        rest += conns[1:]
+    rng.shuffle(chosen)
+    rng.shuffle(rest)
+    out = chosen + rest
     return out[:budget] if budget else out

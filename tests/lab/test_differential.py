@@ -14,7 +14,7 @@ import pytest
 from kplab.k8s import load_cluster
 from kplab.lab import Lab
 
-from .clusters import OUTSIDE, connections, generate
+from .clusters import LAN, OUTSIDE, connections, generate
 from .conftest import DATA
 
 TRIES = 32
@@ -48,13 +48,16 @@ def test_generated_cluster(seed, tmp_path):
     cluster = load_cluster(path)
     conns = connections(cluster, seed)
     with Lab(cluster, cni=g.cni) as lab:
+        assert lab.clients == (OUTSIDE, LAN)
         _run(lab, conns, f"seed {seed} (replay: KPLAB_LAB_SEEDS={seed}): " + "; ".join(g.notes))
 
 
 ARTICLE = [  # (scenario folders, connections as (source, destination spec resolved below))
-    ("nodeport", [(OUTSIDE, "node:minikube"), (OUTSIDE, "node:minikube-m02"), ("pod", "svc")]),
-    ("nodeport-local", [(OUTSIDE, "node:minikube"), (OUTSIDE, "node:minikube-m02"), ("node:minikube", "svc")]),
-    ("article", [("pod", "svc"), ("node:minikube", "svc")]),
+    ("nodeport", [(OUTSIDE, "node:minikube"), (OUTSIDE, "node:minikube-m02"), ("pod", "svc"), (LAN, "node:minikube"),
+                  (LAN, "svc"), ("node:minikube", "loopback")]),
+    ("nodeport-local", [(OUTSIDE, "node:minikube"), (OUTSIDE, "node:minikube-m02"), ("node:minikube", "svc"),
+                        (LAN, "node:minikube"), (LAN, "node:minikube-m02"), ("node:minikube-m02", "loopback")]),
+    ("article", [("pod", "svc"), ("node:minikube", "svc"), ("pod:default/webapp-d6989d74-7bqwt", "svc")]),
 ]
 
 
@@ -67,11 +70,14 @@ def test_article_scenario(scenario):
     pods = sorted(p.key for p in cluster.pods.values() if p.ip and p.namespace == "default")
     conns = []
     for src, dst in wanted:
-        source = pods[0] if src == "pod" else src.split(":", 1)[1] if src.startswith("node:") else src
+        kind, _, name = src.partition(":")
+        source = pods[0] if src == "pod" else name if kind in ("node", "pod") else src
         for svc in services:
             for port in svc.ports:
                 if dst == "svc":
                     conns.append((source, svc.cluster_ip, port.port, port.protocol.lower()))
+                elif port.node_port and dst == "loopback":
+                    conns.append((source, "127.0.0.1", port.node_port, port.protocol.lower()))
                 elif port.node_port:
                     node = cluster.nodes[dst.split(":", 1)[1]]
                     conns.append((source, node.internal_ip, port.node_port, port.protocol.lower()))

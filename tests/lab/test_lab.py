@@ -38,7 +38,7 @@ def test_an_exception_inside_still_tears_down():
 def test_addresses_and_routes_are_the_topologys():
     from kplab.lab.namespace import run
     with Lab(load_cluster(DATA / "nodeport")) as lab:
-        for host in ("minikube", "router", "203.0.113.10", "default/webapp-d6989d74-7bqwt"):
+        for host in ("minikube", "router", "203.0.113.10", "192.168.49.100", "default/webapp-d6989d74-7bqwt"):
             where = lab.namespace(host)
             topo = lab.topology.hosts[host]
             have = {(w[1], w[3]) for w in (line.split() for line in run(["ip", "-o", "-4", "addr"], namespace=where)
@@ -48,7 +48,7 @@ def test_addresses_and_routes_are_the_topologys():
                 want.add(("wan", "169.254.0.1/32"))  # the outside clients' gateway (plumbing.WAN_GATEWAY)
             assert have == want, host
             routes = run(["ip", "route"], namespace=where)
-            if topo.kind == "outside":  # everything to the router, as its on-link default route means
+            if topo.kind == "outside" and topo.interfaces["eth0"].peer:  # beyond the router: everything to it
                 assert routes.startswith("default via 169.254.0.1 dev eth0 onlink"), routes
                 continue
             for entry in topo.routes.routes:
@@ -68,3 +68,48 @@ def test_the_kernel_holds_exactly_the_simulators_rules():
                 ours = lab.network.rules(node).split(f"*{table}\n", 1)[1].split("COMMIT", 1)[0]
                 assert [x for x in saved.splitlines() if x.startswith("-A ")] == \
                     [x for x in ours.splitlines() if x.startswith("-A ")], (node, table)
+
+
+@pytest.mark.kernel
+def test_a_client_on_the_node_network():
+    """The node-network client (192.168.49.100, like minikube's host) reaches NodePorts straight over the LAN, and
+    with externalTrafficPolicy Local the pod sees its own address; a ClusterIP or a pod IP from there leaves by
+    the router and is lost. Each as the simulator says."""
+    cluster = load_cluster(DATA / "nodeport-local")
+    with Lab(cluster) as lab:
+        lan = "192.168.49.100"
+        assert lan in lab.clients and lab.topology.hosts[lan].interfaces["eth0"].peer is None
+        nodes = {n: lab.topology.node_ips[n] for n in ("minikube", "minikube-m02")}
+        local = {n for n in nodes if any(p.node_name == n and p.labels.get("app") == "webapp"
+                                         for p in cluster.pods.values())}
+        assert local and local != set(nodes)
+        for node, ip in nodes.items():
+            seen, _ = lab.traced(lan, ip, 31380)  # traced: a drop is known at once
+            if node in local:
+                assert seen.kind == "reached" and seen.source_seen.startswith(f"{lan}:"), (node, seen)
+            else:
+                assert seen.kind == "timeout", (node, seen)  # kube-proxy's "has no local endpoints" DROP
+            kernel = lab.trace(lan, ip, 31380)
+            assert kernel.host_names[:2] == (lan, node)  # no router hop on the LAN
+        frontend = cluster.services["default/frontend"]
+        pod = next(p for p in cluster.pods.values() if p.labels.get("app") == "webapp")
+        for dst, port in ((frontend.cluster_ip, frontend.ports[0].port), (pod.ip, 80)):
+            assert lab.traced(lan, dst, port)[0].kind == "timeout"
+            verdict = lab.compare(lan, dst, port, tries=3)
+            assert verdict.agrees and set(r.kind for r in verdict.expected) == {"timeout"}, verdict
+
+
+@pytest.mark.kernel
+def test_the_outside_world_swallows_what_nobody_owns():
+    """The router drops (in the lab's raw table) what it would send out `wan` to an address no outside host owns:
+    a ClusterIP sent from outside times out at once in the trace instead of after the connection timeout."""
+    from kplab.lab.plumbing import swallow_rules
+    cluster = load_cluster(DATA / "nodeport")
+    with Lab(cluster) as lab:
+        rules = swallow_rules(lab.topology, "router")
+        assert rules[-1] == "-A PREROUTING -j DROP" and "-A PREROUTING -d 203.0.113.10/32 -j ACCEPT" in rules
+        assert "-A PREROUTING -d 192.168.49.0/24 -j ACCEPT" in rules
+        frontend = cluster.services["default/frontend"]
+        observation, events = lab.traced("203.0.113.10", frontend.cluster_ip, frontend.ports[0].port)
+        assert observation.kind == "timeout" and observation.elapsed < 1.0, observation
+        assert any(e.verdict == "drop" and e.table == "raw" and lab.nsids.get(e.nsid) == "router" for e in events)

@@ -402,6 +402,15 @@ def test_udp_rejected_by_the_senders_own_rules_fails_send_with_eperm(cluster):
     # from a pod the node rejects it in FORWARD: the pod's socket hears ICMP port unreachable instead
     t = trace(cluster, CLIENT, "10.96.0.20", port=53, protocol="udp")
     assert t.verdict == "REJECT" and "EPERM" not in t.reason and "connection refused" in t.reason
+    # to its own NodePort (or 127.0.0.1:NODEPORT) the datagram leaves OUTPUT and comes back over lo, and the
+    # REJECT is in INPUT (KUBE-EXTERNAL-SERVICES): send() succeeded, the ICMP port unreachable refuses it
+    # (found by the kernel lab's differential suite)
+    empty.type, empty.ports = "NodePort", [ServicePort(53, target_port=5353, protocol="UDP", node_port=30053)]
+    for dst in ("127.0.0.1", network(cluster).topology.node_ips["node-1"]):
+        t = trace(cluster, "node-1", dst, port=30053, protocol="udp")
+        assert t.verdict == "REJECT" and t.host_names == ("node-1",)
+        assert any(s.chain == "KUBE-EXTERNAL-SERVICES" and s.action == "REJECT" for s in t.hops[0].steps)
+        assert "EPERM" not in t.reason and "connection refused" in t.reason, t.reason
     # TCP ignores the local drop and hears the REJECT's ICMP error: connection refused
     empty.ports = [ServicePort(53, target_port=5353, protocol="TCP")]
     t = trace(cluster, "node-1", "10.96.0.20", port=53)
