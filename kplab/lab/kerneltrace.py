@@ -326,7 +326,8 @@ def walk(lab, source: str, destination: str, events, observation, answer: bool =
         ip, _, port = (seen or "").rpartition(":")
         packet_delivered = Flow(ip or current.src, current.dst, current.protocol,
                                 int(port) if port.isdigit() else current.sport, current.dport, current.tcp_flags)
-    return Trace(source=source, destination=destination, packet=first_flow, verdict=verdict, hops=tuple(hops),
+    return Trace(origin="kernel", source=source, destination=destination, packet=first_flow, verdict=verdict,
+                 hops=tuple(hops),
                  delivered_to=delivered, source_seen=seen, packet_delivered=packet_delivered,
                  reason=f"the Linux kernel: {observation}" if not answer else
                  (f"delivered to {delivered}" if delivered else "the answer was lost"))
@@ -369,14 +370,16 @@ def kernel_trace(lab, source: str, destination: str, events, observation) -> Tra
     trace = walk(lab, source, destination, request, observation)
     if trace is None:
         return Trace(source=source, destination=destination, packet=Flow("0.0.0.0", "0.0.0.0"), verdict="DROP",
-                     reason=f"the Linux kernel: {observation} (no trace events)", notes=(NOTE,))
+                     reason=f"the Linux kernel: {observation} (no trace events)", notes=(NOTE,), origin="kernel",
+                     network=getattr(lab, "network", None))
     reply = None
     if answer:
         start = lab.nsids.get(answer[0].nsid, "?")
         reply = walk(lab, start, source, answer, observation, answer=True)
     return Trace(source=trace.source, destination=trace.destination, packet=trace.packet, verdict=trace.verdict,
                  hops=trace.hops, delivered_to=trace.delivered_to, source_seen=trace.source_seen,
-                 packet_delivered=trace.packet_delivered, reason=trace.reason, reply=reply, notes=(NOTE,))
+                 packet_delivered=trace.packet_delivered, reason=trace.reason, reply=reply, notes=(NOTE,),
+                 origin="kernel", network=getattr(lab, "network", None))
 
 
 NOTE = ("traced by the Linux kernel in the lab's network namespaces: rules and conntrack states from nftrace, "

@@ -57,8 +57,11 @@ def _steps(hop: dict) -> tuple[list[dict], list[dict]]:
         text = s.get("text", "")
         if s.get("kind") == "conntrack":
             text = d.get("entry") or d.get("tuple") or text
-        steps.append({"kind": s.get("kind", ""), "where": where, "text": text, "action": s.get("action", ""),
-                      "note": s.get("note", ""), "diff": changed, "hook": hook})
+        action = _action(s, hop.get("path"))
+        step = {"kind": s.get("kind", ""), "where": where, "text": text, "action": action,
+                "note": s.get("note", ""), "diff": changed, "hook": hook}
+        step["label"] = _label(step, d)
+        steps.append(step)
         if chain and hook:
             if not hooks or hooks[-1]["hook"] != hook:
                 hooks.append({"hook": hook, "chains": []})
@@ -66,6 +69,38 @@ def _steps(hop: dict) -> tuple[list[dict], list[dict]]:
             if name not in hooks[-1]["chains"]:
                 hooks[-1]["chains"].append(name)
     return steps, hooks
+
+
+def _action(step: dict, path: str | None) -> str:
+    """A step's action in the kernel's terms. A route lookup for a packet this host sends itself is the output
+    route (ip_route_output_key: the packet goes on to OUTPUT and POSTROUTING), not forwarding (ip_forward), even
+    where the walk's route step names the lookup's result "forward": the hop's path says which it was."""
+    action = step.get("action", "")
+    if step.get("kind") == "route" and action == "forward" and path == "output":
+        return "output"
+    return action
+
+
+def _label(step: dict, detail: dict) -> str:
+    """The step's line in the event list: what it is and what it did, each said once."""
+    kind, action = step["kind"], step["action"]
+    if kind in ("rule", "nat", "policy"):
+        body = f"{step['where']} {action}" if step["where"] else f"{step['text']} {action}"
+    elif kind == "route":
+        out = detail.get("out_iface")
+        body = f"{action}" + (f" via {detail['next_hop']}" if detail.get("next_hop") else "") + \
+            (f" dev {out}" if out else "")
+    elif kind == "deliver":
+        body = f"to {detail.get('address') or step['text']}"
+    elif kind == "link":
+        body = step["text"]
+    elif kind == "encapsulation":
+        body = f"{action} {detail.get('encapsulation', '')}".rstrip()
+    elif kind == "drop":
+        body = f"{action}: {detail.get('reason') or step['text']}"
+    else:
+        body = action or step["text"]
+    return f"{kind} {body}" + (f" [{step['diff']}]" if step["diff"] else "")
 
 
 def _value(v: Any) -> str:
@@ -104,7 +139,7 @@ def _walk(data: dict, pic, label: str) -> dict:
             "out_src": _endpoint(pout, "src"), "out_dst": _endpoint(pout, "dst"), "changed": changed,
             "steps": steps, "hooks": hooks, "deciding": _deciding(steps),
             "conntrack": entries[-1] if entries else "",
-            "route": next((s["text"] for s in steps if s["kind"] == "route"), ""),
+            "route": next((f"{s['text']} ⇒ {s['action']}" for s in steps if s["kind"] == "route"), ""),
             "points": [[round(x, 1), round(y, 1)] for x, y in path],
             "keys": _keys(pic, hop["host"]), "vip": pic.services.get((pin or {}).get("dst", ""), ""),
             "tables": {k: v["tables"] for k, v in hop_flow(hop).hooks.items()},
@@ -115,7 +150,7 @@ def _walk(data: dict, pic, label: str) -> dict:
            if data.get("delivered_to") else f"{verdict}: {data.get('reason', '')}")
     dns = [s.get("text", "") + (f" → {s.get('action')}" if s.get("action") else "") for s in data.get("dns", ())]
     return {"label": label, "hops": hops, "end": end, "verdict": verdict, "dns": dns,
-            "notes": list(data.get("notes", ()))}
+            "notes": list(data.get("notes", ())), "origin": data.get("origin", "kplab")}
 
 
 def _keys(pic, host: str) -> list[str]:
@@ -149,19 +184,45 @@ def player_data(trace, pic, branches=()) -> dict:
         outcomes.append({"probability": _frac(prob), "percent": f"{float(prob):.0%}", "verdict": od.get("verdict"),
                          "delivered_to": od.get("delivered_to"), "source_seen": od.get("source_seen"),
                          "walk": walks.get(_outcome_key(od.get("verdict"), od.get("delivered_to"), od.get("hosts", ())))})
-    return {"title": title, "main": main, "reply": reply, "outcomes": outcomes,
+    origin = data.get("origin", "kplab")
+    return {"title": title, "main": main, "reply": reply, "outcomes": outcomes, "origin": origin,
+            "origin_text": ORIGIN_TEXT[origin], "choice": _choice(data),
             "flow": {"edges": {k: list(v) for k, v in PATH_EDGES.items()}, "hooks": {k: list(v) for k, v in PATH_HOOKS.items()}},
-            "simplified": "kplab models no ARP, no TCP retransmission and no MTU: one packet, hop by hop."}
+            "simplified": SIMPLIFIED[origin]}
 
 
-def _picture_for(data: dict, cluster, picture, options):
+ORIGIN_TEXT = {"kplab": "simulated by kplab", "kernel": "observed in the Linux kernel"}
+SIMPLIFIED = {
+    "kplab": "kplab models no ARP, no TCP retransmission and no MTU: one packet, hop by hop.",
+    "kernel": "The Linux kernel's own trace of the connection's first packet (nftrace events in the lab's network "
+              "namespaces), shown in kplab's terms.",
+}
+
+
+def _choice(data: dict) -> dict:
+    """The outcome menu's first entry — the walk shown — and why it is that one."""
+    if data.get("origin") == "kernel":
+        return {"text": "as the kernel did it", "title": "the walk the Linux kernel reported for a real connection"}
+    seed = data.get("seed")
+    if seed is None:
+        return {"text": "this walk", "title": "one branch of the rules' random choices"}
+    return {"text": f"the walk seed {seed} picks",
+            "title": f"Where the rules choose at random (-m statistic), kplab walks every choice; seed {seed} "
+                     "picks the one shown first. Every outcome is listed below with its probability."}
+
+
+def _picture_for(data: dict, cluster, picture, options, network=None):
+    """The picture given; else the cluster's (as asked, or the one the trace was walked on: its Network's
+    cluster and topology); else one of the trace's own hosts (a trace read from JSON)."""
     from kplab.views.picture import picture as draw, trace_picture
     if picture is not None:
         return picture
+    outside = tuple(dict.fromkeys(h["host"] for h in _all_hops(data) if h.get("host_kind") == "outside"))
+    if cluster is None and network is not None:
+        return draw(network.cluster, outside=outside, topology=network.topology)
     if cluster is None:
         return trace_picture(data)
-    outside = [h["host"] for h in _all_hops(data) if h.get("host_kind") == "outside"]
-    return draw(cluster, outside=tuple(dict.fromkeys(outside)), **options)
+    return draw(cluster, outside=outside, **options)
 
 
 def _all_hops(data: dict):
@@ -191,13 +252,13 @@ class Player:
                 f"<title>kplab trace {title}</title><style>{PLAYER_CSS}"
                 f".kp .pic{{flex:1 0 {pic_min}px}} .kp{{font-size:{15 * scale:.0f}px}}</style></head>\n"
                 f'<body><div class="kp" data-testid="player" tabindex="0">'
-                f'<div class="head"><span class="title">{title}</span>'
+                f'<div class="head"><span class="title">{title}</span>{self._origin_badges()}'
                 f'<span class="counter" data-testid="hop-counter"></span>'
                 f'<div class="packet" data-testid="packet-label"></div></div>'
                 f'<div class="controls">'
                 f'<button data-testid="first" title="first hop (Home)">|◀</button>'
                 f'<button data-testid="back" title="step back (←)">◀ back</button>'
-                f'<button data-testid="play" class="play" title="play / pause (space)">▶ play</button>'
+                f'<button data-testid="play" class="play" title="play / pause (space)">{PLAY_ICON} play</button>'
                 f'<button data-testid="step" title="step forward (→)">step ▶</button>'
                 f'<button data-testid="last" title="last hop (End)">▶|</button>'
                 f'<label>speed <select data-testid="speed"><option value="0.5">0.5×</option>'
@@ -212,6 +273,11 @@ class Player:
                 f'<div class="foot"></div></div>'
                 f'<script type="application/json" id="kplab-trace">{payload}</script>'
                 f"<script>{PLAYER_JS}</script></body></html>\n")
+
+    def _origin_badges(self) -> str:
+        """Who reported the walk shown: simulated by kplab, or observed in the Linux kernel."""
+        o = self.data["origin"]
+        return f'<span class="origin {o}" data-testid="origin">{html.escape(self.data["origin_text"])}</span>'
 
     def _repr_html_(self) -> str:
         # An iframe keeps the player's script and styles apart from the notebook's; srcdoc needs no file or server,
@@ -266,34 +332,49 @@ def write_atomically(path: Path, text: str) -> Path:
 
 
 def play(trace, cluster=None, picture=None, branches=None, size: str = "normal", **options) -> Player:
-    """The player for `trace` (a kplab Trace).
+    """The player for `trace` (a kplab Trace: simulated by kplab, or observed in the Linux kernel by kplab.lab).
 
-    The picture is the cluster's (kplab.views.picture) when `cluster` — the one the trace ran on — is given, with
-    `options` (cni=, overlay=, layout=, ...) as the trace was run; else `picture`; else a picture of the trace's
-    own hosts. `branches` ((probability, Trace) pairs) lets every outcome be played; with a cluster and no
-    branches they are walked here (kplab.walk.branches) when the trace's ends can be walked again.
+    The picture is `picture` when given; else the cluster's (kplab.views.picture): `cluster` — the one the trace
+    ran on — with `options` (cni=, overlay=, layout=, ...) as the trace was run, or by default the cluster and
+    topology the trace was walked on (`trace.network`, set by kplab.trace and the lab); else, for a trace read
+    from JSON, a picture of the trace's own hosts. `branches` ((probability, Trace) pairs) lets every outcome be
+    played; without them they are walked here (kplab.walk.branches) when the trace's ends can be walked again.
     `size="presentation"` enlarges the text for a projector. KplabError for an unknown size."""
     if size not in ("normal", "presentation"):
         raise KplabError(f"player size {size!r}: normal or presentation")
     data = trace.to_dict()
-    pic = _picture_for(data, cluster, picture, {k: v for k, v in options.items() if k in ("cni", "overlay")})
-    if branches is None and cluster is not None and len(data.get("outcomes", ())) > 1:
-        branches = _branches(cluster, data, options)
+    network = getattr(trace, "network", None)
+    pic = _picture_for(data, cluster, picture, {k: v for k, v in options.items() if k in ("cni", "overlay")},
+                       network)
+    if branches is None and len(data.get("outcomes", ())) > 1:
+        branches = _branches(cluster, network, data, options)
     return Player(player_data(trace, pic, branches or ()), pic, size)
 
 
-def _branches(cluster, data: dict, options) -> tuple:
-    """Every branch of the same walk, or none when the trace's ends cannot be named again (a trace read back
-    from JSON of another cluster): the outcome list then shows probabilities without their walks."""
+def _branches(cluster, network, data: dict, options) -> tuple:
+    """Every branch of the same walk — over `cluster` with `options`, else over the Network the trace was walked
+    on — or none when the trace's ends cannot be named again (a trace read back from JSON of another cluster):
+    the outcome list then shows probabilities without their walks."""
     from kplab.walk import branches
+    from kplab.walk.walker import run_branches
     packet = data["packet"]
+    reply = data.get("reply") is not None and bool(data["reply"].get("hops")) and data.get("verdict") == "ACCEPT"
+    ask = dict(port=packet.get("dport"), protocol=packet.get("protocol", "tcp"), reply=reply)
     try:
-        return branches(cluster, data["source"], data["destination"], port=packet.get("dport"),
-                        protocol=packet.get("protocol", "tcp"), reply=data.get("reply") is not None
-                        and bool(data["reply"].get("hops")) and data.get("verdict") == "ACCEPT", **options)
+        if cluster is not None:
+            return branches(cluster, data["source"], data["destination"], **ask, **options)
+        if network is not None:
+            return run_branches(network, data["source"], data["destination"], **ask)
     except KplabError:
-        return ()
+        pass
+    return ()
 
+
+# Inline SVG icons: they draw the same everywhere (the pause glyph U+23F8 is in few fonts).
+PLAY_ICON = ('<svg class="ico" viewBox="0 0 10 10" aria-hidden="true"><path d="M2 1 L9 5 L2 9 Z" '
+             'fill="currentColor"/></svg>')
+PAUSE_ICON = ('<svg class="ico" viewBox="0 0 10 10" aria-hidden="true"><rect x="1.5" y="1" width="2.6" height="8" '
+              'fill="currentColor"/><rect x="5.9" y="1" width="2.6" height="8" fill="currentColor"/></svg>')
 
 PLAYER_CSS = """
 body{margin:0;background:#fff}
@@ -301,6 +382,10 @@ body{margin:0;background:#fff}
 .kp .head{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 16px}
 .kp .title{font-weight:bold}
 .kp .counter{background:#1f4e79;color:#fff;border-radius:4px;padding:1px 8px}
+.kp .origin{border-radius:4px;padding:1px 8px;font-weight:bold;border:2px solid}
+.kp .origin.kplab{color:#8a3b00;border-color:#d35400;background:#fff4ea}
+.kp .origin.kernel{color:#0b4f6c;border-color:#1479a8;background:#e8f4fa}
+.kp .ico{width:.8em;height:.8em;vertical-align:-.05em}
 .kp .packet{flex-basis:100%;font-size:1.07em;margin-top:2px}
 .kp .packet .chg{background:#ffd7a8;color:#8a3b00;font-weight:bold;border-radius:3px;padding:0 2px}
 .kp .controls{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center;margin:6px 0}
@@ -340,7 +425,8 @@ PLAYER_JS = r"""
   "use strict";
   var root = document.querySelector('[data-testid=player]');
   var D = JSON.parse(document.getElementById('kplab-trace').textContent);
-  var svg = root.querySelector('svg');
+  var ICONS = %ICONS%;
+  var svg = root.querySelector('.pic svg');
   var layer = svg.querySelector('.overlay-layer');
   var NS = 'http://www.w3.org/2000/svg';
   var $ = function (id) { return root.querySelector('[data-testid=' + id + ']'); };
@@ -416,8 +502,7 @@ PLAYER_JS = r"""
         esc(h.kind) + ')</span> ' + esc(h['in'] || '') + (h.out ? ' → ' + esc(h.out) : '') + '</li>';
       h.steps.forEach(function (s, n) {
         var d = h.deciding.indexOf(n) >= 0 ? ' dec' : '';
-        html += '<li class="step' + d + '" data-hop="' + i + '">' + esc(s.kind) + ' ' + esc(s.where ? s.where + ' ' : '') +
-          esc(s.action || '') + (s.diff ? ' [' + esc(s.diff) + ']' : '') + '</li>'; });
+        html += '<li class="step' + d + '" data-hop="' + i + '">' + esc(s.label) + '</li>'; });
     });
     ol.innerHTML = html;
   }
@@ -462,7 +547,7 @@ PLAYER_JS = r"""
   }
 
   function go(i) { i = Math.max(0, Math.min(state.walk.hops.length - 1, i)); var from = state.i; state.i = i; show(from); }
-  function stop() { state.playing = false; clearTimeout(state.timer); $('play').textContent = '▶ play'; }
+  function stop() { state.playing = false; clearTimeout(state.timer); $('play').innerHTML = ICONS.play + ' play'; }
   function tick() {
     if (!state.playing) return;
     if (state.i >= state.walk.hops.length - 1) { stop(); return; }
@@ -472,7 +557,7 @@ PLAYER_JS = r"""
   function toggle() {
     if (state.playing) { stop(); return; }
     if (state.i >= state.walk.hops.length - 1) go(0);
-    state.playing = true; $('play').textContent = '⏸ pause'; state.timer = setTimeout(tick, 700 / state.speed);
+    state.playing = true; $('play').innerHTML = ICONS.pause + ' pause'; state.timer = setTimeout(tick, 700 / state.speed);
   }
   function use(walk, reply) {
     stop(); state.base = walk; state.reply = reply || null;
@@ -492,7 +577,8 @@ PLAYER_JS = r"""
   $('event-list').addEventListener('click', function (e) {
     var li = e.target.closest('li'); if (li) { stop(); go(+li.getAttribute('data-hop')); } });
   var sel = $('outcome');
-  var opts = '<option value="-1">as traced (seed)</option>';
+  var opts = '<option value="-1">' + esc(D.choice.text) + '</option>';
+  sel.title = D.choice.title;
   D.outcomes.forEach(function (o, k) {
     opts += '<option value="' + k + '"' + (o.walk ? '' : ' disabled') + '>' + esc(o.percent) + ' (' + esc(o.probability) + ') ' +
       esc(o.verdict) + (o.delivered_to ? ' → ' + esc(o.delivered_to) : '') + '</option>'; });
@@ -523,4 +609,4 @@ PLAYER_JS = r"""
   root.setAttribute('data-first-frame-ms', performance.now().toFixed(1));  // since navigation started
   root.setAttribute('data-ready', '1');
 })();
-"""
+""".replace("%ICONS%", json.dumps({"play": PLAY_ICON, "pause": PAUSE_ICON}))

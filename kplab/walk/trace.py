@@ -25,6 +25,7 @@ probabilities are exact Fractions (in JSON a string "1/3"), addresses are string
 
 JSON (`to_dict()`; the schema is kplab/walk/trace.schema.json, draft 2020-12)
     Trace:   {"version": 1, "source": str, "destination": str, "seed": int|null, "notes": [str],
+              "origin": "kernel" (only in a trace the Linux kernel reported; absent means "kplab"),
               "packet": Flow, "dns": [Step], "hops": [Hop],
               "verdict": "ACCEPT"|"DROP"|"REJECT", "delivered_to": str|null, "source_seen": "ip:port"|"ip"|null,
               "packet_delivered": Flow|null, "reason": str,
@@ -72,6 +73,7 @@ STEP_KINDS = ("route", "rule", "nat", "conntrack", "policy", "dns", "encapsulati
 FLOW_FIELDS = ("src", "sport", "dst", "dport", "protocol", "tcp_flags", "mark")
 DIFF_FIELDS = FLOW_FIELDS + ("embedded",)  # an ICMP error's quoted packet is translated too
 HOST_KINDS = ("pod", "node", "router", "load-balancer", "outside")
+ORIGINS = ("kplab", "kernel")  # simulated by kplab's walk; observed in the Linux kernel (kplab.lab)
 PATHS = ("input", "forward", "output")
 
 # ICMP destination-unreachable codes by name (RFC 792/1812), for reading a Flow.
@@ -570,7 +572,12 @@ class Trace:
     source address it sees (`ip:port`) and the header it gets (None unless delivered); reason: one sentence;
     all_outcomes: every possible ending with its probability (see `outcomes()`; empty for a reply walk, whose
     outcomes belong to the trace it answers); reply: the answer's walk (asked with reply=True) or the error a
-    REJECT sent back, else None.
+    REJECT sent back, else None;
+    origin: "kplab" (simulated by kplab's walk) or "kernel" (observed in the Linux kernel by kplab.lab, from its
+    nftrace events);
+    network: the kplab.walk.Network the trace was walked on (for a kernel trace: the lab's), so that views can draw
+    the whole cluster and walk the other outcomes; None for a trace read from JSON. It is context, not part of the
+    value: not compared, not hashed, not in JSON.
     """
 
     source: str
@@ -587,6 +594,8 @@ class Trace:
     reply: Trace | None = None
     seed: int | None = None
     notes: tuple[str, ...] = ()
+    origin: str = "kplab"
+    network: Any = field(default=None, compare=False, repr=False)
 
     # ---- queries --------------------------------------------------------------------------
     @property
@@ -606,7 +615,9 @@ class Trace:
         return self.all_outcomes
 
     def play(self, **kw):
-        """The animated player for this trace (kplab.views.player.play; a notebook widget)."""
+        """The animated player for this trace (kplab.views.player.play): the whole cluster it was walked on
+        (`network`), or `cluster=`; `compare=` another Trace of the same connection (the kernel's beside kplab's)
+        plays both side by side."""
         from kplab.views import player
         return player.play(self, **kw)
 
@@ -660,7 +671,7 @@ class Trace:
             "packet_delivered": self.packet_delivered.to_dict() if self.packet_delivered is not None else None,
             "reason": self.reason, "outcomes": [o.to_dict() for o in self.all_outcomes],
             "reply": self.reply.to_dict() if self.reply is not None else None,
-        }
+        } | ({"origin": self.origin} if self.origin != "kplab" else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "trace") -> Trace:
@@ -672,6 +683,9 @@ class Trace:
         if verdict not in VERDICTS:
             raise KplabError(f"trace JSON {where}.verdict: {verdict!r} is not one of {', '.join(VERDICTS)}")
         delivered, reply = _need(data, "packet_delivered", where), _need(data, "reply", where)
+        origin = data.get("origin", "kplab")
+        if origin not in ORIGINS:
+            raise KplabError(f"trace JSON {where}.origin: {origin!r} is not one of {', '.join(ORIGINS)}")
         try:
             return cls(
                 source=_need(data, "source", where), destination=_need(data, "destination", where),
@@ -684,7 +698,7 @@ class Trace:
                 all_outcomes=tuple(Outcome.from_dict(o, f"{where}.outcomes[{i}]")
                                    for i, o in enumerate(_need(data, "outcomes", where))),
                 reply=cls.from_dict(reply, f"{where}.reply") if reply is not None else None,
-                seed=_need(data, "seed", where), notes=tuple(_need(data, "notes", where)))
+                seed=_need(data, "seed", where), notes=tuple(_need(data, "notes", where)), origin=origin)
         except TypeError as e:
             raise KplabError(f"trace JSON {where}: {e}") from None
 

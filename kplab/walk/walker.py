@@ -538,8 +538,9 @@ def blocked_on_the_way_out(walked: Walked | Trace, protocol: str) -> bool:
 
 
 def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), reply: Trace | None = None,
-              outcomes: tuple[Outcome, ...] = (), seed: int | None = None, notes: tuple[str, ...] = ()) -> Trace:
-    """The frozen Trace of a finished walk."""
+              outcomes: tuple[Outcome, ...] = (), seed: int | None = None, notes: tuple[str, ...] = (),
+              network: Network | None = None) -> Trace:
+    """The frozen Trace of a finished walk (carrying the Network it was walked on, for the views)."""
     delivered = seen = None
     if walked.verdict == "ACCEPT" and walked.host is not None:
         delivered = walked.host
@@ -548,7 +549,7 @@ def _as_trace(walked: Walked, packet, source: str, destination: str, dns=(), rep
                  hops=tuple(h.hop() for h in walked.hops), delivered_to=delivered, source_seen=seen,
                  packet_delivered=Flow.of(walked.packet) if walked.packet is not None else None,
                  reason=walked.reason or (f"delivered to {delivered}" if delivered else ""), dns=tuple(dns),
-                 all_outcomes=outcomes, reply=reply, seed=seed, notes=tuple(notes))
+                 all_outcomes=outcomes, reply=reply, seed=seed, notes=tuple(notes), network=network)
 
 
 def _outcome(walked: Walked, probability: Fraction) -> Outcome:
@@ -632,7 +633,7 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
     branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
     chosen = next(b for _, b in branches if _seed_takes(b[0], seed))  # the seed's decisions are one of them
     _, pkt, walked, back = chosen
-    return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes + _policy_notes(network))
+    return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes + _policy_notes(network), network)
 
 
 def _policy_notes(network: Network) -> tuple[str, ...]:
@@ -650,5 +651,5 @@ def run_branches(network: Network, src: str, dst: str, port: int | None = None, 
     first choice first); each Trace carries all outcomes and no seed."""
     branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
     notes = notes + _policy_notes(network)
-    return tuple((Fraction(p), _as_trace(walked, pkt, src, dst, dns, back, outcomes, None, notes))
+    return tuple((Fraction(p), _as_trace(walked, pkt, src, dst, dns, back, outcomes, None, notes, network))
                  for p, (_, pkt, walked, back) in branches)

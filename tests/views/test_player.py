@@ -107,3 +107,61 @@ def test_drop_trace_ends_with_the_reason(four_nodes):
     data = play(t, cluster=four_nodes).data["main"]
     assert data["verdict"] == t.verdict
     assert data["end"].startswith(t.verdict)
+
+
+def test_route_steps_use_the_kernels_terms(article):
+    """A packet the node sends itself takes the output route (then OUTPUT, POSTROUTING), not forwarding."""
+    import kplab
+    t = kplab.trace(article, "node/minikube", "svc/webapp")
+    hops = play(t).data["main"]["hops"]
+    actions = [[s["action"] for s in h["steps"] if s["kind"] == "route"] for h in hops]
+    assert [h["path_kind"] for h in hops] == ["output", "forward", "input"]
+    assert actions[0] and set(actions[0]) == {"output"}
+    assert actions[1] == ["forward"] and actions[2] == ["local"]
+    assert hops[0]["route"].endswith("⇒ output")
+    assert all("forward" not in s["label"] for s in hops[0]["steps"])
+
+
+def test_event_lines_say_each_thing_once(article, auth_to_webapp):
+    hops = play(auth_to_webapp, cluster=article).data["main"]["hops"]
+    labels = [s["label"] for h in hops for s in h["steps"]]
+    for label in labels:
+        words = label.split()
+        assert all(a != b for a, b in zip(words, words[1:])), label
+    assert labels[-1] == f"deliver to {auth_to_webapp.packet_delivered.dst}:{auth_to_webapp.packet_delivered.dport}"
+    assert any(label.startswith("link arrives on ") for label in labels)
+
+
+def test_pause_is_an_inline_icon(article, auth_to_webapp):
+    from kplab.views.player import PAUSE_ICON, PLAY_ICON
+    html = play(auth_to_webapp, cluster=article).html
+    assert "⏸" not in html and PLAY_ICON in html
+    assert json.dumps(PAUSE_ICON) in html  # the script swaps it in while playing
+
+
+def test_the_first_outcome_says_what_the_seed_did(article, auth_to_webapp):
+    choice = play(auth_to_webapp, cluster=article).data["choice"]
+    assert choice["text"] == "the walk seed 0 picks"
+    assert "every choice" in choice["title"] and "probability" in choice["title"]
+
+
+def test_play_without_cluster_draws_the_cluster_it_was_walked_on(article):
+    """kplab.trace leaves the Network on the Trace (not in its value or JSON): play() needs no cluster=."""
+    import kplab
+    t = kplab.trace(article, "deploy/auth", "svc/webapp", reply=True, cni="calico")
+    assert t.network is not None and t.network.cluster is article
+    p = t.play()
+    assert set(p.picture.hosts) == set(picture(article, cni="calico").hosts) > set(t.host_names)
+    assert all(o["walk"] is not None for o in p.data["outcomes"])
+    assert p.data["origin"] == "kplab" and 'data-testid="origin"' in p.html and "simulated by kplab" in p.html
+
+
+def test_a_kernel_trace_says_so(article, auth_to_webapp):
+    import dataclasses
+    kernel = dataclasses.replace(auth_to_webapp, origin="kernel", all_outcomes=(), seed=None)
+    again = Trace.from_dict(json.loads(kernel.to_json()))
+    assert again.origin == "kernel" and again == kernel
+    p = play(again, cluster=article)
+    assert p.data["origin"] == "kernel" and "observed in the Linux kernel" in p.html
+    assert p.data["choice"]["text"] == "as the kernel did it"
+    assert "nftrace" in p.data["simplified"]

@@ -27,7 +27,7 @@ def test_schema_is_valid_and_names_every_field():
     for name, cls in (("flow", Flow), ("hop", Hop), ("outcome", Outcome)):
         assert set(defs[name]["properties"]) == {f.name for f in dataclasses.fields(cls)}, name
     assert set(defs["step"]["properties"]["kind"]["enum"]) == set(STEP_KINDS)
-    trace_fields = {f.name for f in dataclasses.fields(Trace)} - {"all_outcomes"} | {"outcomes", "version"}
+    trace_fields = {f.name for f in dataclasses.fields(Trace) if f.compare} - {"all_outcomes"} | {"outcomes", "version"}
     assert set(defs["trace"]["properties"]) == trace_fields
 
 
@@ -137,3 +137,26 @@ def test_round_trip_is_exact(t):
 def test_probability_stays_exact():
     o = Outcome(Fraction(1, 3), "ACCEPT", "x", "y", ("a",))
     assert Outcome.from_dict(json.loads(json.dumps(o.to_dict()))).probability == Fraction(1, 3)
+
+
+def test_origin_is_optional_in_json(article):
+    """A simulated trace's JSON has no "origin" (as before it existed); a kernel trace's says "kernel"; both read
+    back and validate; anything else is refused by name."""
+    t = trace(article, _pods(article, "default/auth")[0], "default/frontend")
+    data = json.loads(t.to_json())
+    assert "origin" not in data and Trace.from_dict(data).origin == "kplab"
+    kernel = dataclasses.replace(t, origin="kernel")
+    data = json.loads(kernel.to_json())
+    assert data["origin"] == "kernel" and not list(VALIDATOR.iter_errors(data))
+    assert Trace.from_dict(data) == kernel and kernel != t
+    data["origin"] = "guess"
+    assert list(VALIDATOR.iter_errors(data))
+    with pytest.raises(Exception, match="origin"):
+        Trace.from_dict(data)
+
+
+def test_the_network_is_context_not_value(article):
+    t = trace(article, _pods(article, "default/auth")[0], "default/frontend")
+    assert t.network is not None
+    assert Trace.from_dict(t.to_dict()) == t and hash(Trace.from_dict(t.to_dict())) == hash(t)
+    assert "network=" not in repr(t)
