@@ -2,7 +2,7 @@
 
     kplab lab up MANIFEST... [--cni bridge|calico] [--overlay none|vxlan|ipip]
     kplab lab trace --from SRC --to DST [--port N] [--protocol tcp|udp] [--json]
-    kplab lab compare --from SRC --to DST [--port N] [--protocol tcp|udp] [--tries N]
+    kplab lab compare --from SRC --to DST [--port N] [--protocol tcp|udp] [--tries N] [--html FILE]
     kplab lab down
 
 `up` builds the namespaces and loads the rules, then leaves them up (a state file in /run/kplab names the lab
@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
             v.add_argument("--json", action="store_true", help="the kernel's Trace as JSON (the Trace contract)")
         else:
             v.add_argument("--tries", type=int, default=1, help="real connections to make (outcome counts)")
+            v.add_argument("--html", metavar="FILE",
+                           help="also write the side-by-side player (kplab's walk and the kernel's, hop by hop)")
     down = verbs.add_parser("down", help="remove the lab (every kpl- namespace it made)")
     down.add_argument("--lab", help="which lab (default: every lab `kplab lab up` made)")
 
@@ -111,6 +113,14 @@ def _use(args) -> int:
                                                       tries=max(1, args.tries), label=(args.src, args.dst))
         print(f"{args.src} -> {args.dst} ({target.ip}:{target.port}/{args.protocol})")
         print(side_by_side(simulated, kernel))
+        if args.html:
+            from pathlib import Path
+            from kplab.views.player import play, write_atomically
+            try:
+                write_atomically(Path(args.html), play(simulated, compare=kernel, verdict=verdict).html)
+            except KplabError as e:
+                raise KplabError(f"--html {e}") from None
+            print(f"wrote {args.html}: the side-by-side player")
         print()
         print(verdict)
         for note in lab.notes:

@@ -365,7 +365,7 @@ class Lab:
         from kplab.lab.compare import closest, judge, observed, simulated
         from kplab.lab.kerneltrace import chains, kernel_trace
         source, destination = label or (src_host, f"{dst}:{port}")
-        branches = self.simulate(src_host, dst, port, protocol)
+        branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the kernel traces the answer too
         kernels, seen, kernel_chains = [], [], []
         for _ in range(tries):
             if self.has_affinity():
@@ -380,6 +380,14 @@ class Lab:
         best = closest(chains(kernel), [chains(t) for t in same])
         simulated_trace = next(t for t in same if chains(t) == best)
         return simulated_trace, kernel, judge(f"{source} -> {destination}", branches, seen, kernel_chains)
+
+    def play(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 1,
+             label: tuple[str, str] | None = None, **kw):
+        """The side-by-side player of one connection (kplab.views.player): kplab's walk and the kernel's, hop by
+        hop, with the tally of `tries` real connections (side_by_side). `kw`: the player's (size=...)."""
+        from kplab.views.player import play
+        simulated, kernel, verdict = self.side_by_side(src_host, dst, port, protocol, tries, label)
+        return play(simulated, compare=kernel, verdict=verdict, **kw)
 
     # ---- using it ----------------------------------------------------------------------------
     def namespace(self, host: str) -> str:
@@ -423,11 +431,11 @@ class Lab:
             raise LabError("the kernel dropped trace events (netlink buffer full): try again")
         return seen, events
 
-    def simulate(self, src_host: str, dst: str, port: int, protocol: str = "tcp"):
+    def simulate(self, src_host: str, dst: str, port: int, protocol: str = "tcp", reply: bool = False):
         """Every branch of the simulator's walk of the same connection, over the very network the lab was built
-        from: ((probability, Trace), ...)."""
+        from: ((probability, Trace), ...); with `reply`, each delivered branch carries the answer's walk."""
         from kplab.walk.walker import run_branches
-        return run_branches(self.network, src_host, dst, port=port, protocol=protocol)
+        return run_branches(self.network, src_host, dst, port=port, protocol=protocol, reply=reply)
 
     def compare(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 32):
         """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real

@@ -12,6 +12,18 @@ the packet is, the netfilter hooks and the chains it visited at each, the rules 
 Home/End); the reply when the trace has one; every outcome of a load-balanced Service with its probability.
 It opens paused on hop 1. No CDN, no network, no kernel: everything is in the document. Stable hooks for tests:
 `data-testid` on the player, controls, header, hop counter, hop card and event list.
+
+A trace the Linux kernel reported (kplab.lab: `Trace.origin == "kernel"`) plays the same way and says "observed in
+the Linux kernel" where kplab's says "simulated by kplab". Side by side:
+
+    play(simulated, compare=kernel, verdict=verdict)   # or lab.play(...), or `kplab lab compare --html FILE`
+
+shows both walks of one connection stepping together — hops aligned by host, steps by what decided them (for
+rules the differential's own key, kplab.lab.kerneltrace.hop_chain) — with each differing step and field marked,
+an "agree" badge on every hop where they match, and the count of differences in the header. Compared: hosts,
+interfaces, path, addresses and the server's port, every step kind the kernel's trace holds, the ending. Not
+compared: the client's port (the client's kernel and MASQUERADE --random-fully choose it), step kinds the kernel's
+trace never holds, and conntrack/link records only one side keeps (shown, marked `·`).
 """
 from __future__ import annotations
 
@@ -211,6 +223,214 @@ def _choice(data: dict) -> dict:
                      "picks the one shown first. Every outcome is listed below with its probability."}
 
 
+# ---- side by side: two walks of one connection (kplab's and the Linux kernel's), hop by hop ------------------
+
+COMPARED = "rule, nat, policy, deliver, drop"  # the kinds every kernel trace reports (kplab.lab.kerneltrace)
+
+
+def _step_keys(hop) -> list[tuple]:
+    """What must agree for two steps to be the same decision: for netfilter rules the differential's own key
+    (kplab.lab.kerneltrace.hop_chain: table, chain, rule number | end | policy, verdict class); for the other
+    kinds the decision they made (the route's interface, conntrack's state, the link's port ...)."""
+    from kplab.lab.kerneltrace import hop_chain, rule_steps
+    rules = {id(s): ("rule",) + key for s, key in zip(rule_steps(hop), hop_chain(hop))}
+    keys = []
+    for s in hop.steps:
+        if id(s) in rules:
+            keys.append(rules[id(s)])
+        elif s.kind == "route":
+            keys.append(("route", s.detail.out_iface))
+        elif s.kind == "link":
+            keys.append(("link", s.detail.port))
+        elif s.kind == "encapsulation":
+            keys.append(("encapsulation", s.action, s.detail.encapsulation))
+        elif s.kind in ("deliver", "drop"):
+            keys.append((s.kind, s.action))
+        else:
+            keys.append((s.kind, s.action))
+    return keys
+
+
+def _addr(text: str | None, keep_port: bool) -> str | None:
+    if text is None or keep_port:
+        return text
+    return text.rsplit(":", 1)[0] if ":" in text else text
+
+
+def _fields(s, k, client: str) -> list[dict]:
+    """The fields of two steps with the same key that still differ: (name, kplab's value, the kernel's). The
+    client's own port is left out (the kernel and MASQUERADE --random-fully choose it: compare.py)."""
+    out = []
+
+    def differ(name, a, b):
+        if a != b:
+            out.append({"name": name, "s": "" if a is None else str(a), "k": "" if b is None else str(b)})
+    if s.diff or k.diff:
+        def changes(step):
+            return {f: _value(new.to_dict() if hasattr(new, "to_dict") else new)
+                    for f, _, new in step.diff.changes if f not in (client, "mark")}
+        a, b = changes(s), changes(k)
+        for f in dict.fromkeys(list(a) + list(b)):
+            differ(f"{f} after", a.get(f), b.get(f))
+    if s.kind == "route":
+        differ("next hop", s.detail.next_hop, k.detail.next_hop)
+        differ("route", s.action, k.action)
+    if s.kind == "deliver":
+        differ("to", _addr(s.detail.address, client != "dport"), _addr(k.detail.address, client != "dport"))
+        differ("source seen", _addr(s.detail.source_seen, False), _addr(k.detail.source_seen, False))
+    return out
+
+
+def _align(a: list, b: list) -> list[tuple[int | None, int | None]]:
+    """Index pairs of two sequences in order: equal runs paired, replaced runs paired one to one, the rest alone."""
+    from difflib import SequenceMatcher
+    pairs: list[tuple[int | None, int | None]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        n = max(i2 - i1, j2 - j1)
+        for x in range(n):
+            i = i1 + x if i1 + x < i2 else None
+            j = j1 + x if j1 + x < j2 else None
+            pairs.append((i, j))
+    return pairs
+
+
+def _pair_steps(sh, kh, sim_steps, ker_steps, reported: set, client: str) -> list[dict]:
+    """One hop's steps side by side: same (the same decision), differ (the same kind of step, another decision
+    or another field), kplab / kernel (only one side took it), unreported (a kind the kernel's trace never
+    reports, such as route lookups while it reports rules only: shown, not counted)."""
+    skeys, kkeys = _step_keys(sh), _step_keys(kh)
+    shown = [i for i, s in enumerate(sh.steps) if s.kind in reported]
+    pairs = _align([skeys[i] for i in shown], kkeys)
+    pairs = [(shown[i] if i is not None else None, j) for i, j in pairs]
+    rows: list[dict] = []
+    queue = list(pairs)
+    for i, s in enumerate(sh.steps):
+        if s.kind not in reported:
+            rows.append({"state": "unreported", "s": _short(sim_steps[i]["label"]), "k": "", "fields": []})
+            continue
+        while queue:
+            si, ki = queue.pop(0)
+            rows.append(_step_row(sh, kh, si, ki, sim_steps, ker_steps, skeys, kkeys, client))
+            if si == i:
+                break
+    for si, ki in queue:
+        rows.append(_step_row(sh, kh, si, ki, sim_steps, ker_steps, skeys, kkeys, client))
+    return rows
+
+
+KEY_FIELDS = {"rule": ("table", "chain", "rule number", "verdict"), "route": ("out",), "link": ("port",),
+              "encapsulation": ("action", "tunnel"), "conntrack": ("state",), "deliver": ("action",),
+              "drop": ("action",)}
+
+
+def _short(label: str) -> str:
+    """A step's label without the word "rule" (side by side, every other line is a rule)."""
+    return label[5:] if label.startswith("rule ") else label
+
+
+BOOKKEEPING = ("conntrack", "link")  # one side alone: shown, not counted (see _step_row)
+
+
+def _step_row(sh, kh, si, ki, sim_steps, ker_steps, skeys, kkeys, client) -> dict:
+    if si is None or ki is None:
+        # A conntrack record or a link step on one side only is bookkeeping, not a decision: the kernel reports
+        # entry updates kplab folds into the state it names, and kplab tracks connections in namespaces the
+        # kernel may not (conntrack runs in a namespace only once its rules need it). Shown, marked, not counted.
+        step = sh.steps[si] if si is not None else kh.steps[ki]
+        alone = step.kind in BOOKKEEPING
+        return {"state": ("alone-" if alone else "") + ("kernel" if si is None else "kplab"),
+                "s": _short(sim_steps[si]["label"]) if si is not None else "",
+                "k": _short(ker_steps[ki]["label"]) if ki is not None else "", "fields": []}
+    a, b = skeys[si], kkeys[ki]
+    if a == b:
+        fields = _fields(sh.steps[si], kh.steps[ki], client)
+    elif a[0] == b[0]:  # the same kind of step, another decision: name what differs
+        names = KEY_FIELDS.get(a[0], ())
+        fields = [{"name": n, "s": str(x), "k": str(y)} for n, x, y in zip(names, a[1:], b[1:]) if x != y]
+    else:
+        fields = []
+    state = "same" if a == b and not fields else "differ"
+    return {"state": state, "s": _short(sim_steps[si]["label"]), "k": _short(ker_steps[ki]["label"]),
+            "fields": fields}
+
+
+def _packet(flow, client: str) -> dict:
+    """A header's compared fields: addresses and the server's port (not the client's)."""
+    if flow is None:
+        return {}
+    return {f: getattr(flow, f) for f in ("src", "sport", "dst", "dport") if f != client}
+
+
+def _pair_walks(sim, ker, sim_walk: dict, ker_walk: dict, reported: set, client: str) -> dict:
+    """Two walks of one packet, hop by hop (hops aligned by host): for each row the two hops' indexes, the hop
+    fields that differ and the steps side by side; then how each ended."""
+    rows = []
+    for si, ki in _align([h.host for h in sim.hops], [h.host for h in ker.hops]):
+        sh = sim.hops[si] if si is not None else None
+        kh = ker.hops[ki] if ki is not None else None
+        fields = []
+        if sh is not None and kh is not None:
+            for name, a, b in (("host", sh.host, kh.host), ("in", sh.in_iface, kh.in_iface),
+                               ("out", sh.out_iface, kh.out_iface), ("path", sh.path, kh.path)):
+                if a != b:
+                    fields.append(name)
+            pa, pb = _packet(sh.packet_in, client), _packet(kh.packet_in, client)
+            fields += [f"in {f}" for f in pa if pa[f] != pb.get(f)]
+            pa, pb = _packet(sh.packet_out, client), _packet(kh.packet_out, client)
+            if pa and pb:
+                fields += [f"out {f}" for f in pa if pa[f] != pb.get(f)]
+            steps = _pair_steps(sh, kh, sim_walk["hops"][si]["steps"], ker_walk["hops"][ki]["steps"], reported,
+                                client)
+        else:
+            one = sim_walk["hops"][si]["steps"] if sh is not None else ker_walk["hops"][ki]["steps"]
+            steps = [{"state": "kplab" if sh is not None else "kernel", "s": _short(st["label"]) if sh is not None
+                      else "", "k": _short(st["label"]) if kh is not None else "", "fields": []} for st in one]
+            fields.append("host")
+        differences = len(fields) + sum(1 for r in steps if r["state"] in ("differ", "kplab", "kernel"))
+        rows.append({"s": si, "k": ki, "fields": fields, "steps": steps, "differences": differences})
+    ends = {"kplab": _ending(sim), "kernel": _ending(ker)}
+    same_end = ends["kplab"] == ends["kernel"]
+    return {"rows": rows, "ends": ends, "same_end": same_end,
+            "differences": sum(r["differences"] for r in rows) + (0 if same_end else 1)}
+
+
+def _ending(t) -> str:
+    if t.verdict == "ACCEPT" and t.delivered_to:
+        return f"ACCEPT: delivered to {t.delivered_to}, source seen {_addr(t.source_seen, False)}"
+    return t.verdict
+
+
+def _reported(kernel) -> set:
+    """The step kinds the kernel's trace reports: those it holds anywhere, and always the rules and the ending."""
+    kinds = {"rule", "nat", "policy", "deliver", "drop"}
+    t = kernel
+    while t is not None:
+        kinds |= {s.kind for h in t.hops for s in h.steps}
+        t = t.reply
+    return kinds
+
+
+def compare_data(simulated, kernel, pic, verdict=None) -> dict:
+    """The JSON the side-by-side player embeds: both walks (each as the single player has it), their rows side by
+    side, the reply's when both have one, and the tally of real connections (`verdict`, kplab.lab.compare)."""
+    reported = _reported(kernel)
+    sd, kd = simulated.to_dict(), kernel.to_dict()
+    sim_walk, ker_walk = _walk(sd, pic, "kplab"), _walk(kd, pic, "kernel")
+    main = _pair_walks(simulated, kernel, sim_walk, ker_walk, reported, "sport")
+    main.update({"kplab": sim_walk, "kernel": ker_walk})
+    reply = None
+    if simulated.reply is not None and kernel.reply is not None:
+        sr, kr = _walk(sd["reply"], pic, "reply"), _walk(kd["reply"], pic, "reply")
+        reply = _pair_walks(simulated.reply, kernel.reply, sr, kr, reported, "dport")
+        reply.update({"kplab": sr, "kernel": kr})
+    unreported = sorted({s.kind for h in simulated.hops for s in h.steps} - reported)
+    return {"main": main, "reply": reply, "tally": str(verdict) if verdict is not None else "",
+            "origins": [sd.get("origin", "kplab"), kd.get("origin", "kplab")],
+            "unreported": unreported,
+            "no_reply": "" if reply else ("the kernel's trace has no reply" if simulated.reply is not None
+                                          else "the simulator's trace has no reply (trace with reply=True)")}
+
+
 def _picture_for(data: dict, cluster, picture, options, network=None):
     """The picture given; else the cluster's (as asked, or the one the trace was walked on: its Network's
     cluster and topology); else one of the trace's own hosts (a trace read from JSON)."""
@@ -276,6 +496,16 @@ class Player:
 
     def _origin_badges(self) -> str:
         """Who reported the walk shown: simulated by kplab, or observed in the Linux kernel."""
+        if self.data.get("compare"):
+            c = self.data["compare"]
+            left, right = c["origins"]
+            names = self.data["origin_names"]
+            n = c["main"]["differences"]
+            agree = ('<span class="badge ok" data-testid="verdict-badge">agree</span>' if not n else
+                     f'<span class="badge bad" data-testid="verdict-badge">{n} difference{"s" if n > 1 else ""}</span>')
+            return (f'<span class="origin {left}" data-testid="origin">{html.escape(names[0])}</span>'
+                    f'<span class="vs">beside</span>'
+                    f'<span class="origin {right}" data-testid="origin-right">{html.escape(names[1])}</span>{agree}')
         o = self.data["origin"]
         return f'<span class="origin {o}" data-testid="origin">{html.escape(self.data["origin_text"])}</span>'
 
@@ -331,7 +561,8 @@ def write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-def play(trace, cluster=None, picture=None, branches=None, size: str = "normal", **options) -> Player:
+def play(trace, cluster=None, picture=None, branches=None, size: str = "normal", compare=None, verdict=None,
+         **options) -> Player:
     """The player for `trace` (a kplab Trace: simulated by kplab, or observed in the Linux kernel by kplab.lab).
 
     The picture is `picture` when given; else the cluster's (kplab.views.picture): `cluster` — the one the trace
@@ -339,9 +570,16 @@ def play(trace, cluster=None, picture=None, branches=None, size: str = "normal",
     topology the trace was walked on (`trace.network`, set by kplab.trace and the lab); else, for a trace read
     from JSON, a picture of the trace's own hosts. `branches` ((probability, Trace) pairs) lets every outcome be
     played; without them they are walked here (kplab.walk.branches) when the trace's ends can be walked again.
-    `size="presentation"` enlarges the text for a projector. KplabError for an unknown size."""
+    `size="presentation"` enlarges the text for a projector.
+
+    `compare`: another Trace of the same connection — the Linux kernel's (kplab.lab) beside kplab's — plays both
+    side by side, stepping together hop by hop, kplab's on the left, each differing field and step highlighted
+    and an "agree" badge where they match (compare_data); `verdict` (kplab.lab.compare.Verdict) adds the tally of
+    the real connections. KplabError for an unknown size."""
     if size not in ("normal", "presentation"):
         raise KplabError(f"player size {size!r}: normal or presentation")
+    if compare is not None:
+        return _side_by_side(trace, compare, cluster, picture, size, verdict, options)
     data = trace.to_dict()
     network = getattr(trace, "network", None)
     pic = _picture_for(data, cluster, picture, {k: v for k, v in options.items() if k in ("cni", "overlay")},
@@ -349,6 +587,28 @@ def play(trace, cluster=None, picture=None, branches=None, size: str = "normal",
     if branches is None and len(data.get("outcomes", ())) > 1:
         branches = _branches(cluster, network, data, options)
     return Player(player_data(trace, pic, branches or ()), pic, size)
+
+
+def _side_by_side(trace, other, cluster, picture, size: str, verdict, options) -> Player:
+    """The side-by-side player: kplab's walk left (whichever of the two it is), the other right."""
+    sim, ker = (other, trace) if trace.origin != "kplab" and other.origin == "kplab" else (trace, other)
+    sd, kd = sim.to_dict(), ker.to_dict()
+    both = {"hops": list(_all_hops(sd)) + list(_all_hops(kd))}
+    network = getattr(sim, "network", None) or getattr(ker, "network", None)
+    pic = _picture_for(both, cluster, picture, {k: v for k, v in options.items() if k in ("cni", "overlay")},
+                       network)
+    compare = compare_data(sim, ker, pic, verdict)
+    compare["ports"] = ("Client ports are not compared: the client's kernel (and MASQUERADE --random-fully) "
+                        "chooses them.")
+    empty = {"label": "", "hops": [], "end": "", "verdict": sd["verdict"], "dns": [], "notes": [], "origin": "kplab"}
+    data = {"title": f"{sd.get('source', '')} → {sd.get('destination', '')}", "main": empty, "reply": None,
+            "outcomes": [], "origin": sd.get("origin", "kplab"), "origin_text": "side by side",
+            "origin_names": [ORIGIN_TEXT[sd.get("origin", "kplab")], ORIGIN_TEXT[kd.get("origin", "kplab")]],
+            "choice": {"text": "", "title": ""}, "compare": compare,
+            "flow": {"edges": {k: list(v) for k, v in PATH_EDGES.items()},
+                     "hooks": {k: list(v) for k, v in PATH_HOOKS.items()}},
+            "simplified": ""}
+    return Player(data, pic, size)
 
 
 def _branches(cluster, network, data: dict, options) -> tuple:
@@ -386,6 +646,32 @@ body{margin:0;background:#fff}
 .kp .origin.kplab{color:#8a3b00;border-color:#d35400;background:#fff4ea}
 .kp .origin.kernel{color:#0b4f6c;border-color:#1479a8;background:#e8f4fa}
 .kp .ico{width:.8em;height:.8em;vertical-align:-.05em}
+.kp .vs{color:#5d6d7e}
+.kp .badge{border-radius:10px;padding:0 8px;font-weight:bold;font-size:.9em;white-space:nowrap}
+.kp .badge.ok{background:#1e8449;color:#fff}
+.kp .badge.bad{background:#b71c1c;color:#fff}
+.kp .who{display:inline-block;min-width:4.4em;font-weight:bold;border-radius:3px;padding:0 4px;margin-right:2px}
+.kp .who.kplab{color:#8a3b00;background:#fff4ea}
+.kp .who.kernel{color:#0b4f6c;background:#e8f4fa}
+.kp.cmp .side{flex:1 1 560px}
+.kp.cmp .flowp{display:none}
+.kp .cmph{margin-bottom:4px}
+.kp .grid{display:grid;grid-template-columns:1.2em 1fr 1fr;gap:1px 6px;font-size:.9em;max-height:420px;overflow:auto}
+.kp .grid .ch{font-weight:bold;position:sticky;top:0;background:#f8fbfe;padding-bottom:2px}
+.kp .grid .ch.kplab{color:#8a3b00}
+.kp .grid .ch.kernel{color:#0b4f6c}
+.kp .grid .c{word-break:break-word;padding:0 3px}
+.kp .grid .m{text-align:center;font-weight:bold}
+.kp .grid .m.st-same{color:#1e8449}
+.kp .grid .st-differ,.kp .grid .st-kplab,.kp .grid .st-kernel{background:#fde2e2}
+.kp .grid .m.st-differ,.kp .grid .m.st-kplab,.kp .grid .m.st-kernel{color:#b71c1c}
+.kp .grid .st-unreported,.kp .grid .st-alone-kplab,.kp .grid .st-alone-kernel{color:#7f8c8d}
+.kp .bad{background:#f5b7b1;color:#7b1111;font-weight:bold;border-radius:2px}
+.kp .tally{margin:4px 0 0;font:inherit;font-size:.9em;white-space:pre-wrap}
+.kp svg .kdot{fill:none;stroke:#1479a8;stroke-width:4}
+.kp.kernel-origin svg .dot{fill:#1479a8}
+.kp.kernel-origin svg .trail{stroke:#1479a8}
+.kp svg .ktrail{stroke:#1479a8;stroke-dasharray:3 6}
 .kp .packet{flex-basis:100%;font-size:1.07em;margin-top:2px}
 .kp .packet .chg{background:#ffd7a8;color:#8a3b00;font-weight:bold;border-radius:3px;padding:0 2px}
 .kp .controls{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center;margin:6px 0}
@@ -432,19 +718,34 @@ PLAYER_JS = r"""
   var $ = function (id) { return root.querySelector('[data-testid=' + id + ']'); };
   var esc = function (s) { return String(s == null ? '' : s).replace(/[&<>"]/g, function (c) {
     return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]; }); };
-  var state = {walk: D.main, base: D.main, i: 0, playing: false, timer: null, speed: 1, anim: null};
+  var state = {walk: D.main, base: D.main, i: 0, playing: false, timer: null, speed: 1, anim: null, kanim: null,
+               cmp: D.compare ? D.compare.main : null};
 
   var trail = document.createElementNS(NS, 'polyline'); trail.setAttribute('class', 'trail');
   (svg.querySelector('.trail-layer') || layer).appendChild(trail);
   var dot = document.createElementNS(NS, 'circle'); dot.setAttribute('class', 'dot'); dot.setAttribute('r', 7);
   dot.setAttribute('data-testid', 'packet-dot'); layer.appendChild(dot);
+  // ---- side by side: kplab's walk and the kernel's, one row (an aligned hop) at a time ----------------------
+  var C = D.compare;
+  var kdot = null, ktrail = null;
+  if (D.origin === 'kernel' && !C) root.classList.add('kernel-origin');
+  if (C) {
+    root.classList.add('cmp');
+    ktrail = document.createElementNS(NS, 'polyline'); ktrail.setAttribute('class', 'trail ktrail');
+    (svg.querySelector('.trail-layer') || layer).appendChild(ktrail);
+    kdot = document.createElementNS(NS, 'circle'); kdot.setAttribute('class', 'kdot'); kdot.setAttribute('r', 12);
+    kdot.setAttribute('data-testid', 'kernel-dot'); layer.appendChild(kdot);
+  }
 
-  function place(p) { if (p) { dot.setAttribute('cx', p[0]); dot.setAttribute('cy', p[1]); } }
+  function place(d, p) { if (p) { d.setAttribute('cx', p[0]); d.setAttribute('cy', p[1]); } }
   function hop() { return state.walk.hops[state.i]; }
+  function count() { return state.cmp ? state.cmp.rows.length : state.walk.hops.length; }
+  function stay(d, key, points) {
+    if (state[key]) cancelAnimationFrame(state[key]); state[key] = null; place(d, points[points.length - 1]); }
 
-  function animate(points, done) {
-    if (state.anim) cancelAnimationFrame(state.anim);
-    if (!points || points.length < 2) { place(points && points[points.length - 1]); done(); return; }
+  function animate(d, key, points, done) {
+    if (state[key]) cancelAnimationFrame(state[key]);
+    if (!points || points.length < 2) { place(d, points && points[points.length - 1]); done(); return; }
     var lens = [], total = 0;
     for (var k = 1; k < points.length; k++) {
       var l = Math.hypot(points[k][0] - points[k - 1][0], points[k][1] - points[k - 1][1]); lens.push(l); total += l; }
@@ -454,10 +755,10 @@ PLAYER_JS = r"""
       var f = Math.min(1, (ts - t0) / ms), want = f * total, k = 0;
       while (k < lens.length - 1 && want > lens[k]) { want -= lens[k]; k++; }
       var a = points[k], b = points[k + 1], r = lens[k] ? Math.min(1, want / lens[k]) : 1;
-      place([a[0] + (b[0] - a[0]) * r, a[1] + (b[1] - a[1]) * r]);
-      if (f < 1) state.anim = requestAnimationFrame(frame); else { state.anim = null; done(); }
+      place(d, [a[0] + (b[0] - a[0]) * r, a[1] + (b[1] - a[1]) * r]);
+      if (f < 1) state[key] = requestAnimationFrame(frame); else { state[key] = null; done(); }
     }
-    state.anim = requestAnimationFrame(frame);
+    state[key] = requestAnimationFrame(frame);
   }
 
   function packetHtml(h) {
@@ -496,6 +797,7 @@ PLAYER_JS = r"""
   }
 
   function events() {
+    if (state.cmp) { cmpEvents(); return; }
     var ol = $('event-list'), html = '';
     state.walk.hops.forEach(function (h, i) {
       html += '<li class="hop" data-hop="' + i + '" value="' + (i + 1) + '">' + esc(h.host) + ' <span class="k">(' +
@@ -507,11 +809,7 @@ PLAYER_JS = r"""
     ol.innerHTML = html;
   }
 
-  function show(moveFrom) {
-    var h = hop(), n = state.walk.hops.length;
-    $('hop-counter').textContent = 'Hop ' + (state.i + 1) + '/' + n + (state.walk === state.reply ? ' (reply)' : '');
-    $('packet-label').innerHTML = packetHtml(h);
-    $('hop-card').innerHTML = cardHtml(h);
+  function light(h) {
     svg.querySelectorAll('.lit,.lit-edge').forEach(function (e) { e.classList.remove('lit', 'lit-edge'); });
     h.keys.concat(h.vip ? [h.vip] : []).forEach(function (k) {
       var e = svg.querySelector('[data-key="' + k.replace(/"/g, '\\"') + '"]');
@@ -529,40 +827,146 @@ PLAYER_JS = r"""
           var r = fsvg.querySelector('rect.table[data-hook="' + k + '"][data-table="' + t + '"]'); if (r) r.classList.add('on'); });
       });
     }
+  }
+
+  function show(moveFrom) {
+    if (state.cmp) { cmpShow(moveFrom); scrollCur(); return; }
+    var h = hop(), n = state.walk.hops.length;
+    $('hop-counter').textContent = 'Hop ' + (state.i + 1) + '/' + n + (state.walk === state.reply ? ' (reply)' : '');
+    $('packet-label').innerHTML = packetHtml(h);
+    $('hop-card').innerHTML = cardHtml(h);
+    light(h);
     var pts = [];
     for (var k = 1; k <= state.i; k++) pts = pts.concat(state.walk.hops[k].points);
     trail.setAttribute('points', pts.map(function (p) { return p.join(','); }).join(' '));
     root.querySelectorAll('.events li').forEach(function (li) {
       li.classList.toggle('cur', +li.getAttribute('data-hop') === state.i); });
-    var cur = root.querySelector('.events li.hop.cur');
-    if (cur) { var ol = $('event-list'); ol.scrollTop = cur.offsetTop - ol.offsetTop - 4; }
+    scrollCur();
     $('back').disabled = $('first').disabled = state.i === 0;
     $('step').disabled = $('last').disabled = state.i === n - 1;
     var foot = root.querySelector('.foot');
     foot.innerHTML = (state.i === n - 1 ? '<span class="verdict-' + esc(state.walk.verdict) + '">' + esc(state.walk.end) + '</span> · ' : '') +
       (state.walk.notes && state.walk.notes.length ? state.walk.notes.map(esc).join(' ') + ' · ' : '') +
       (state.walk.dns.length ? 'DNS: ' + state.walk.dns.map(esc).join('; ') + ' · ' : '') + esc(D.simplified);
-    if (moveFrom !== undefined && moveFrom === state.i - 1) animate(h.points, function () {});
-    else { if (state.anim) cancelAnimationFrame(state.anim); state.anim = null; place(h.points[h.points.length - 1]); }
+    if (moveFrom !== undefined && moveFrom === state.i - 1) animate(dot, 'anim', h.points, function () {});
+    else stay(dot, 'anim', h.points);
+  }
+  function scrollCur() {
+    var cur = root.querySelector('.events li.hop.cur');
+    if (cur) { var ol = $('event-list'); ol.scrollTop = cur.offsetTop - ol.offsetTop - 4; }
+  }
+  function badge(n) {
+    return n ? '<span class="badge bad" data-testid="differ-badge">' + n + (n === 1 ? ' difference' : ' differences') + '</span>'
+      : '<span class="badge ok" data-testid="agree-badge">agree</span>';
+  }
+  function span(text, bad) { return bad ? '<span class="bad">' + esc(text) + '</span>' : esc(text); }
+  function packetSide(h, row, dir) {
+    if (!h) return '<span class="k">–</span>';
+    var bad = {}; row.fields.forEach(function (f) { bad[f] = true; });
+    function ep(txt, a, b) {
+      var parts = String(txt).split(':');
+      return span(parts[0], bad[dir + ' ' + a]) + (parts.length > 1 ? ':' + span(parts[1], bad[dir + ' ' + b]) : '');
+    }
+    var src = dir === 'in' ? h.src : h.out_src, dst = dir === 'in' ? h.dst : h.out_dst;
+    return ep(src, 'src', 'sport') + ' → ' + ep(dst, 'dst', 'dport');
+  }
+  function cmpCard(row) {
+    var W = state.cmp, sh = row.s === null ? null : W.kplab.hops[row.s], kh = row.k === null ? null : W.kernel.hops[row.k];
+    var bad = {}; row.fields.forEach(function (f) { bad[f] = true; });
+    var h = sh || kh;
+    var out = '<div class="cmph"><b>' + esc(h.host) + '</b> <span class="k">(' + esc(h.kind) + ')</span> ' + badge(row.differences) + '</div>';
+    out += '<div class="grid"><div class="ch"></div><div class="ch kplab">' + esc(D.origin_names[0]) + '</div><div class="ch kernel">' +
+      esc(D.origin_names[1]) + '</div>';
+    function line(mark, cls, a, b) {
+      out += '<div class="m st-' + cls + '">' + mark + '</div><div class="c st-' + cls + '" data-side="kplab">' + a +
+        '</div><div class="c st-' + cls + '" data-side="kernel">' + b + '</div>';
+    }
+    function where(x) {
+      if (!x) return '<span class="k">not on this side</span>';
+      return esc(x.host) + ' <span class="k">in</span> ' + span(x['in'] || '–', bad['in']) + ' <span class="k">out</span> ' +
+        span(x.out || '–', bad.out) + (x.path_kind ? ' <span class="k">path</span> ' + span(x.path_kind, bad.path) : '');
+    }
+    var hopBad = bad.host || bad['in'] || bad.out || bad.path;
+    line(hopBad ? '≠' : '=', hopBad ? 'differ' : 'same', where(sh), where(kh));
+    var pin = row.fields.some(function (f) { return f.indexOf('in ') === 0; });
+    line(pin ? '≠' : '=', pin ? 'differ' : 'same', packetSide(sh, row, 'in'), packetSide(kh, row, 'in'));
+    var pout = row.fields.some(function (f) { return f.indexOf('out ') === 0; });
+    if ((sh && sh.changed.length) || (kh && kh.changed.length) || pout)
+      line(pout ? '≠' : '=', pout ? 'differ' : 'same', sh ? '⇒ ' + packetSide(sh, row, 'out') : '', kh ? '⇒ ' + packetSide(kh, row, 'out') : '');
+    row.steps.forEach(function (st) {
+      var mark = {same: '=', differ: '≠', kplab: '≠', kernel: '≠', unreported: '·', 'alone-kplab': '·',
+                  'alone-kernel': '·'}[st.state];
+      var a = esc(st.s), b = esc(st.k);
+      if (st.state === 'unreported') b = '<span class="k">not in the kernel’s trace</span>';
+      else if (st.state === 'alone-kplab') b = '<span class="k">not in the kernel’s trace here</span>';
+      else if (st.state === 'alone-kernel') a = '<span class="k">not in kplab’s walk</span>';
+      else if (st.state === 'kplab') b = '<span class="k">—</span>';
+      else if (st.state === 'kernel') a = '<span class="k">—</span>';
+      st.fields.forEach(function (f) {
+        a += '<div class="fd"><span class="bad">' + esc(f.name) + ' ' + esc(f.s || '–') + '</span></div>';
+        b += '<div class="fd"><span class="bad">' + esc(f.name) + ' ' + esc(f.k || '–') + '</span></div>'; });
+      line(mark, st.state, a, b);
+    });
+    return out + '</div>';
+  }
+  function cmpEvents() {
+    var html = '';
+    state.cmp.rows.forEach(function (r, i) {
+      var h = r.s !== null ? state.cmp.kplab.hops[r.s] : state.cmp.kernel.hops[r.k];
+      html += '<li class="hop" data-hop="' + i + '" value="' + (i + 1) + '">' + esc(h.host) + ' <span class="k">(' +
+        esc(h.kind) + ')</span> ' + badge(r.differences) + '</li>'; });
+    $('event-list').innerHTML = html;
+  }
+  function cmpShow(moveFrom) {
+    var W = state.cmp, row = W.rows[state.i], n = W.rows.length;
+    var sh = row.s === null ? null : W.kplab.hops[row.s], kh = row.k === null ? null : W.kernel.hops[row.k];
+    $('hop-counter').textContent = 'Hop ' + (state.i + 1) + '/' + n + (W === C.reply ? ' (reply)' : '');
+    $('packet-label').innerHTML = '<div><span class="who kplab">kplab</span> ' + (sh ? packetHtml(sh) : '–') + '</div>' +
+      '<div><span class="who kernel">kernel</span> ' + (kh ? packetHtml(kh) : '–') + '</div>';
+    $('hop-card').innerHTML = cmpCard(row);
+    light(sh || kh);
+    function trailOf(walk, upto) {
+      var pts = [];
+      for (var k = 1; k <= upto; k++) pts = pts.concat(walk.hops[k].points);
+      return pts.map(function (p) { return p.join(','); }).join(' ');
+    }
+    var lastS = -1, lastK = -1;
+    for (var r = 0; r <= state.i; r++) { if (W.rows[r].s !== null) lastS = W.rows[r].s; if (W.rows[r].k !== null) lastK = W.rows[r].k; }
+    trail.setAttribute('points', lastS > 0 ? trailOf(W.kplab, lastS) : '');
+    ktrail.setAttribute('points', lastK > 0 ? trailOf(W.kernel, lastK) : '');
+    root.querySelectorAll('.events li').forEach(function (li) {
+      li.classList.toggle('cur', +li.getAttribute('data-hop') === state.i); });
+    $('back').disabled = $('first').disabled = state.i === 0;
+    $('step').disabled = $('last').disabled = state.i === n - 1;
+    var foot = root.querySelector('.foot');
+    foot.innerHTML = (state.i === n - 1 ? '<div><span class="who kplab">kplab</span> ' + esc(W.ends.kplab) +
+      '</div><div><span class="who kernel">kernel</span> ' + esc(W.ends.kernel) + ' ' + (W.same_end ? badge(0) : badge(1)) + '</div>' : '') +
+      '<div>· shown, not counted: ' + esc(C.unreported.length ? C.unreported.join(', ') + ' steps (the kernel’s trace has none); ' : '') +
+      'conntrack records only one side reports (the kernel’s entry updates; namespaces where it tracks nothing)</div>' +
+      '<div class="k">' + esc(C.ports) + '</div>' + (C.tally ? '<pre class="tally" data-testid="tally">' + esc(C.tally) + '</pre>' : '');
+    var fwd = moveFrom !== undefined && moveFrom === state.i - 1;
+    if (sh) { if (fwd) animate(dot, 'anim', sh.points, function () {}); else stay(dot, 'anim', sh.points); }
+    if (kh) { if (fwd) animate(kdot, 'kanim', kh.points, function () {}); else stay(kdot, 'kanim', kh.points); }
   }
 
-  function go(i) { i = Math.max(0, Math.min(state.walk.hops.length - 1, i)); var from = state.i; state.i = i; show(from); }
+  function go(i) { i = Math.max(0, Math.min(count() - 1, i)); var from = state.i; state.i = i; show(from); }
   function stop() { state.playing = false; clearTimeout(state.timer); $('play').innerHTML = ICONS.play + ' play'; }
   function tick() {
     if (!state.playing) return;
-    if (state.i >= state.walk.hops.length - 1) { stop(); return; }
+    if (state.i >= count() - 1) { stop(); return; }
     go(state.i + 1);
     state.timer = setTimeout(tick, 1600 / state.speed);
   }
   function toggle() {
     if (state.playing) { stop(); return; }
-    if (state.i >= state.walk.hops.length - 1) go(0);
+    if (state.i >= count() - 1) go(0);
     state.playing = true; $('play').innerHTML = ICONS.pause + ' pause'; state.timer = setTimeout(tick, 700 / state.speed);
   }
   function use(walk, reply) {
     stop(); state.base = walk; state.reply = reply || null;
     var box = $('reply'); box.checked = false; box.disabled = !state.reply;
     box.parentNode.title = state.reply ? 'show the answer packet' : 'this trace has no reply (trace with reply=True)';
+    if (C) { state.cmp = C.main; box.disabled = !C.reply; box.parentNode.title = C.reply ? 'compare the answers' : C.no_reply; }
     state.walk = walk; state.i = 0; events(); show();
   }
 
@@ -570,10 +974,12 @@ PLAYER_JS = r"""
   $('step').addEventListener('click', function () { stop(); go(state.i + 1); });
   $('back').addEventListener('click', function () { stop(); go(state.i - 1); });
   $('first').addEventListener('click', function () { stop(); go(0); });
-  $('last').addEventListener('click', function () { stop(); go(state.walk.hops.length - 1); });
+  $('last').addEventListener('click', function () { stop(); go(count() - 1); });
   $('speed').addEventListener('change', function (e) { state.speed = +e.target.value; });
   $('reply').addEventListener('change', function (e) {
-    stop(); state.walk = e.target.checked && state.reply ? state.reply : state.base; state.i = 0; events(); show(); });
+    stop(); state.walk = e.target.checked && state.reply ? state.reply : state.base;
+    if (C) state.cmp = e.target.checked && C.reply ? C.reply : C.main;
+    state.i = 0; events(); show(); });
   $('event-list').addEventListener('click', function (e) {
     var li = e.target.closest('li'); if (li) { stop(); go(+li.getAttribute('data-hop')); } });
   var sel = $('outcome');
@@ -583,6 +989,7 @@ PLAYER_JS = r"""
     opts += '<option value="' + k + '"' + (o.walk ? '' : ' disabled') + '>' + esc(o.percent) + ' (' + esc(o.probability) + ') ' +
       esc(o.verdict) + (o.delivered_to ? ' → ' + esc(o.delivered_to) : '') + '</option>'; });
   sel.innerHTML = opts; sel.disabled = !D.outcomes.length;
+  if (C) sel.parentNode.style.display = 'none';  // side by side: one connection, as it went
   sel.addEventListener('change', function (e) {
     var k = +e.target.value;
     if (k < 0) use(D.main, D.reply); else use(D.outcomes[k].walk, D.outcomes[k].walk.reply); });
@@ -592,7 +999,7 @@ PLAYER_JS = r"""
     else if (e.key === 'ArrowRight') { stop(); go(state.i + 1); e.preventDefault(); }
     else if (e.key === 'ArrowLeft') { stop(); go(state.i - 1); e.preventDefault(); }
     else if (e.key === 'Home') { stop(); go(0); e.preventDefault(); }
-    else if (e.key === 'End') { stop(); go(state.walk.hops.length - 1); e.preventDefault(); }
+    else if (e.key === 'End') { stop(); go(count() - 1); e.preventDefault(); }
   });
   root.addEventListener('click', function (e) { if (e.target.tagName !== 'SELECT') root.focus({preventScroll: true}); });
   use(D.main, D.reply);

@@ -165,3 +165,61 @@ def test_a_kernel_trace_says_so(article, auth_to_webapp):
     assert p.data["origin"] == "kernel" and "observed in the Linux kernel" in p.html
     assert p.data["choice"]["text"] == "as the kernel did it"
     assert "nftrace" in p.data["simplified"]
+
+
+# ---- side by side ------------------------------------------------------------------------------------------
+# The kernel's side here is kplab's own walk reduced to what an nftrace-only kernel trace holds (rules, NAT, the
+# ending), with another client port, as kplab.lab reports one; tests/lab/test_player_browser.py uses a real one.
+
+def _as_kernel(t, rule_number_of=None):
+    import dataclasses
+    hops = []
+    for h in t.hops:
+        steps = []
+        for s in h.steps:
+            if s.kind not in ("rule", "nat", "policy", "deliver", "drop"):
+                continue
+            if rule_number_of and s.kind == "rule" and s.chain.startswith(rule_number_of):
+                s = dataclasses.replace(s, detail=dataclasses.replace(s.detail, rule_number=s.rule_number + 1))
+                rule_number_of = None
+            steps.append(s)
+        port = (lambda f: dataclasses.replace(f, sport=40001) if f is not None and f.sport == t.packet.sport else f)
+        hops.append(dataclasses.replace(h, steps=tuple(steps), packet_in=port(h.packet_in),
+                                        packet_out=port(h.packet_out)))
+    return dataclasses.replace(t, hops=tuple(hops), origin="kernel", all_outcomes=(), seed=None, reply=None)
+
+
+def test_side_by_side_agrees_when_the_walks_match(article, auth_to_webapp):
+    kernel = _as_kernel(auth_to_webapp)
+    p = play(kernel, compare=auth_to_webapp)  # either order: kplab's walk is on the left
+    c = p.data["compare"]
+    assert c["origins"] == ["kplab", "kernel"] and c["main"]["differences"] == 0
+    rows = c["main"]["rows"]
+    assert [(r["s"], r["k"]) for r in rows] == [(i, i) for i in range(len(auth_to_webapp.hops))]
+    assert {s["state"] for r in rows for s in r["steps"]} == {"same", "unreported"}
+    assert set(c["unreported"]) >= {"link", "route", "conntrack"}
+    assert c["reply"] is None and "the kernel's trace has no reply" == c["no_reply"]
+    assert 'data-testid="verdict-badge">agree<' in p.html and "observed in the Linux kernel" in p.html
+    assert set(p.picture.hosts) == set(picture(article).hosts)  # the cluster the walk ran on
+
+
+def test_side_by_side_names_the_step_and_field_that_differ(auth_to_webapp):
+    kernel = _as_kernel(auth_to_webapp, rule_number_of="KUBE-SVC-")
+    c = play(auth_to_webapp, compare=kernel).data["compare"]["main"]
+    assert c["differences"] == 1 and [r["differences"] for r in c["rows"]] == [0, 1, 0, 0]
+    (bad,) = [s for s in c["rows"][1]["steps"] if s["state"] != "same" and s["state"] != "unreported"]
+    number = next(s.rule_number for s in auth_to_webapp.hops[1].steps if s.chain and s.chain.startswith("KUBE-SVC-"))
+    assert bad["state"] == "differ"
+    assert bad["fields"] == [{"name": "rule number", "s": str(number), "k": str(number + 1)}]
+    assert bad["s"].startswith("nat/KUBE-SVC-") and f"#{number + 1} " in bad["k"]
+
+
+def test_side_by_side_counts_a_missing_hop_and_ending(auth_to_webapp):
+    import dataclasses
+    kernel = _as_kernel(auth_to_webapp)
+    kernel = dataclasses.replace(kernel, hops=kernel.hops[:-1], verdict="DROP", delivered_to=None,
+                                 source_seen=None, packet_delivered=None)
+    c = play(auth_to_webapp, compare=kernel).data["compare"]["main"]
+    assert (c["rows"][-1]["s"], c["rows"][-1]["k"]) == (len(auth_to_webapp.hops) - 1, None)
+    assert c["rows"][-1]["fields"] == ["host"] and not c["same_end"]
+    assert c["differences"] == 1 + c["rows"][-1]["differences"] and c["ends"]["kernel"] == "DROP"

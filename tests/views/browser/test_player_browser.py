@@ -67,3 +67,44 @@ def test_player_first_frame_is_quick(page, tmp_path, article):
     assert page.page.locator("[data-testid=player]").get_attribute("data-ready") == "1"
     assert page.page.locator("[data-testid=packet-dot]").count() == 1
     assert page.errors == []
+
+
+def test_side_by_side_steps_together(page, tmp_path, article):
+    """kplab's walk beside a kernel-like one that differs in one rule number: both dots move together, the hop
+    and the step that differ are marked, the others say agree."""
+    import importlib.util
+    from pathlib import Path
+    from kplab.walk import trace
+    from kplab.views.player import play
+    spec = importlib.util.spec_from_file_location("unit", Path(__file__).resolve().parents[1] / "test_player.py")
+    unit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unit)
+    src = next(p.key for p in article.pods.values() if p.name.startswith("auth"))
+    t = trace(article, src, "default/webapp")
+    out = play(t, compare=unit._as_kernel(t, rule_number_of="KUBE-SVC-")).save(tmp_path / "pair.html")
+    page.page.goto(out.as_uri())
+    page.page.wait_for_selector("[data-ready='1']")
+    p = page.page
+    assert p.locator("[data-testid=origin]").inner_text() == "simulated by kplab"
+    assert p.locator("[data-testid=origin-right]").inner_text() == "observed in the Linux kernel"
+    assert p.locator("[data-testid=verdict-badge]").inner_text() == "1 difference"
+    assert p.locator("[data-testid=outcome]").is_hidden()
+    assert p.locator("[data-testid=reply]").is_disabled()
+    badges = p.locator("[data-testid=event-list] li").all_inner_texts()
+    assert [b.split()[-1] for b in badges] == ["agree", "difference", "agree", "agree"]
+    first = (p.get_attribute("[data-testid=packet-dot]", "cx"), p.get_attribute("[data-testid=kernel-dot]", "cx"))
+    assert first[0] == first[1]
+    p.click("[data-testid=step]")
+    p.wait_for_timeout(1400)
+    assert p.locator("[data-testid=hop-counter]").inner_text() == "Hop 2/4"
+    moved = (p.get_attribute("[data-testid=packet-dot]", "cx"), p.get_attribute("[data-testid=kernel-dot]", "cx"))
+    assert moved[0] == moved[1] != first[0], "both dots step together"
+    card = p.locator("[data-testid=hop-card]")
+    assert card.locator(".m.st-differ").count() == 1
+    assert card.locator(".c.st-differ .bad").first.inner_text().startswith("rule number")
+    p.locator("[data-testid=hop-card] .m.st-differ").scroll_into_view_if_needed()
+    page.shot("player-side-by-side-differ")
+    p.click("[data-testid=last]")
+    p.wait_for_timeout(300)
+    assert "agree" in card.locator(".cmph").inner_text()
+    assert page.errors == []

@@ -1,0 +1,102 @@
+"""The kernel's own trace in the player, beside kplab's (issue 13, item 4): a real lab of the article's cluster,
+`kplab lab compare --html`, and the page opened in Debian's chromium at 1280x720 (markers kernel and browser)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kplab.cli import main
+from kplab.lab import namespace as ns
+
+from .conftest import DATA
+
+pytestmark = [pytest.mark.kernel, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("KPLAB_CHROMIUM", "/usr/bin/chromium")  # Debian's; never a downloaded one
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def page():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "Python Playwright is not installed"
+    else:
+        reason = None if Path(CHROMIUM).exists() else f"no chromium at {CHROMIUM}"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    (ROOT / "test-artefacts").mkdir(exist_ok=True)
+    page.screenshot(path=str(ROOT / "test-artefacts" / f"{name}.png"))
+
+
+def test_compare_html_plays_the_kernel_beside_kplab(page, tmp_path, capsys):
+    assert main(["lab", "up", str(DATA / "article")]) == 0
+    lab_id = capsys.readouterr().out.split()[1]
+    out = tmp_path / "compare.html"
+    try:
+        assert main(["lab", "compare", "--lab", lab_id, "--from", "deploy/auth", "--to", "svc/webapp",
+                     "--tries", "4", "--html", str(out)]) == 0
+        assert f"wrote {out}" in capsys.readouterr().out
+    finally:
+        assert main(["lab", "down", "--lab", lab_id]) == 0
+    assert ns.leaks(f"kpl-{lab_id}-", set()) == []
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_selector("[data-ready='1']")
+    assert page.locator("[data-testid=origin-right]").inner_text() == "observed in the Linux kernel"
+    hops = page.locator("[data-testid=event-list] li").all_inner_texts()
+    assert len(hops) == 4 and hops[1].startswith("minikube (node)") and hops[2].startswith("minikube-m02 (node)")
+    assert hops[1].endswith("agree") and hops[2].endswith("agree"), "the nodes' rules: the kernel took kplab's"
+    page.click("[data-testid=step]")
+    page.wait_for_timeout(1400)
+    card = page.locator("[data-testid=hop-card]")
+    assert card.locator(".m.st-same").count() > 10 and "DNAT" in card.inner_text()
+    assert page.get_attribute("[data-testid=packet-dot]", "cx") == page.get_attribute("[data-testid=kernel-dot]", "cx")
+    _shot(page, "lab-side-by-side-node")
+    assert "agrees" in page.locator("[data-testid=tally]").inner_text()
+    assert page.locator("[data-testid=reply]").is_enabled(), "the kernel traced the answer, and so did kplab"
+    page.check("[data-testid=reply]")
+    assert page.locator("[data-testid=hop-counter]").inner_text().endswith("(reply)")
+    assert "SYN,ACK" in page.locator("[data-testid=packet-label]").inner_text()
+    page.click("[data-testid=last]")
+    page.wait_for_timeout(1400)
+    _shot(page, "lab-side-by-side-reply-end")
+    assert [u for u in requests if not u.startswith("file://")] == [] and page.errors == []
+
+
+def test_lab_api_plays_side_by_side_and_the_kernel_alone():
+    import kplab
+    from kplab.lab import Lab
+    cluster = kplab.load("article")
+    with Lab(cluster) as lab:
+        player = lab.play("minikube", "10.96.1.3", 80, tries=2)
+        kernel = lab.trace("minikube", "10.96.1.3", 80)
+    c = player.data["compare"]
+    assert c["origins"] == ["kplab", "kernel"] and player.data["origin_names"][1] == "observed in the Linux kernel"
+    assert [r["s"] for r in c["main"]["rows"]] == [r["k"] for r in c["main"]["rows"]] == [0, 1, 2]
+    assert kernel.origin == "kernel" and kernel.network is lab.network
+    alone = kernel.play()
+    assert alone.data["origin_text"] == "observed in the Linux kernel"
+    assert set(alone.picture.hosts) > set(kernel.host_names)  # the whole cluster, not the trace's hosts only
+    first = alone.data["main"]["hops"][0]
+    assert first["path_kind"] == "output" and "⇒ output" in first["route"], "a node's own packet: output route"
