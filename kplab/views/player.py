@@ -653,7 +653,7 @@ body{margin:0;background:#fff}
 .kp .who{display:inline-block;min-width:4.4em;font-weight:bold;border-radius:3px;padding:0 4px;margin-right:2px}
 .kp .who.kplab{color:#8a3b00;background:#fff4ea}
 .kp .who.kernel{color:#0b4f6c;background:#e8f4fa}
-.kp.cmp .side{flex:1 1 560px}
+.kp.cmp .side{flex:1 1 440px}
 .kp.cmp .flowp{display:none}
 .kp .cmph{margin-bottom:4px}
 .kp .grid{display:grid;grid-template-columns:1.2em 1fr 1fr;gap:1px 6px;font-size:.9em;max-height:420px;overflow:auto}

@@ -107,4 +107,8 @@ def test_side_by_side_steps_together(page, tmp_path, article):
     p.click("[data-testid=last]")
     p.wait_for_timeout(300)
     assert "agree" in card.locator(".cmph").inner_text()
+    p.set_viewport_size({"width": 1100, "height": 720})  # a notebook's output area: the card stays beside
+    p.wait_for_timeout(200)
+    pic, box = p.locator(".pic").bounding_box(), card.bounding_box()
+    assert box["x"] >= pic["x"] + pic["width"] and box["y"] < pic["y"] + pic["height"] / 2
     assert page.errors == []
