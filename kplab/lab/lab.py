@@ -183,6 +183,7 @@ class Lab:
             ns.batch(bridges + [line for line in lines if line not in bridges], name)
         for name in self.names:
             ns.batch(self.plan.setup.get(name, []), name)
+            ns.batch(self.plan.fdb.get(name, []), name, tool="bridge")
         _sysctls(self.plan.sysctls)
         # every lab namespace gets an id in the underlay, so one trace socket there hears them all
         ns.batch([f"netns set {name} auto" for host, name in self.plan.namespaces.items() if host != UNDERLAY],

@@ -115,12 +115,12 @@ def run_all(jobs: list[tuple[list[str], str | None, str]], width: int = 8) -> No
         raise LabError(failures[0])
 
 
-def batch(lines: list[str], namespace: str | None = None, force: bool = False) -> None:
-    """One `ip -batch` process for many commands (one fork instead of one per command); `force` goes on
-    after a failing line."""
+def batch(lines: list[str], namespace: str | None = None, force: bool = False, tool: str = "ip") -> None:
+    """One `ip -batch` process (or `bridge -batch`, `tool`) for many commands (one fork instead of one per
+    command); `force` goes on after a failing line."""
     if not lines:
         return
-    argv = ["ip"] + (["-n", namespace] if namespace else []) + (["-force"] if force else []) + ["-batch", "-"]
+    argv = [tool] + (["-n", namespace] if namespace else []) + (["-force"] if force else []) + ["-batch", "-"]
     if force:
         subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
         return

@@ -35,6 +35,7 @@ class Plan:
     namespaces: dict[str, str] = field(default_factory=dict)  # host name (or "underlay") -> namespace name
     links: dict[str, list[str]] = field(default_factory=dict)  # namespace -> lines creating links (first pass)
     setup: dict[str, list[str]] = field(default_factory=dict)  # namespace -> addresses, up, routes (second pass)
+    fdb: dict[str, list[str]] = field(default_factory=dict)  # namespace -> `bridge -batch` lines (VXLAN FDB)
     sysctls: dict[str, dict[str, str]] = field(default_factory=dict)  # namespace -> key -> value
 
     def namespace(self, host: str) -> str:
@@ -51,12 +52,39 @@ def _short(name: str, size: int = 15) -> str:
     return name if len(name) <= size else name[:6] + hashlib.sha1(name.encode()).hexdigest()[: size - 6]
 
 
+def vtep_mac(node: str) -> str:
+    """A node's VXLAN device MAC address: locally administered, fixed by the node name (flannel and Calico let the
+    kernel choose one and publish it; the lab needs it before the devices exist, to write the FDB)."""
+    digest = hashlib.sha1(node.encode()).hexdigest()
+    return "02:" + ":".join(digest[i:i + 2] for i in range(0, 10, 2))
+
+
+def _overlay(topology, name: str, host, iface, p: Plan, ns: str) -> None:
+    """The lines for a node's tunnel device: VXLAN as flannel and Calico set it up (VNI, UDP port, MTU, no
+    learning; for every other node a permanent neighbour entry for its VTEP address and an FDB entry sending
+    that MAC to its node IP), or Calico's tunl0 (the ipip module's fallback device, which every namespace has
+    once the module is loaded: configured, not created)."""
+    from kplab.walk.topology import FLANNEL_VXLAN_PORT, IPIP_MTU, VXLAN_MTU, VXLAN_PORT, VXLAN_VNI
+    local = topology.node_ips[name]
+    if iface.kind == "ipip":
+        p.links[ns].append(f"link set {iface.name} mtu {IPIP_MTU}")
+        return
+    port = FLANNEL_VXLAN_PORT if topology.cni == "bridge" else VXLAN_PORT
+    p.links[ns].append(f"link add {iface.name} address {vtep_mac(name)} mtu {VXLAN_MTU} type vxlan id "
+                       f"{VXLAN_VNI[topology.cni]} local {local} dev eth0 dstport {port} nolearning")
+    for other, other_ip in sorted(topology.node_ips.items()):
+        remote = topology.hosts[other].interfaces.get(iface.name)
+        if other == name or remote is None or not remote.addresses:
+            continue
+        vtep = remote.addresses[0].split("/")[0]
+        p.setup[ns].append(f"neigh replace {vtep} lladdr {vtep_mac(other)} dev {iface.name} nud permanent")
+        p.fdb.setdefault(ns, []).append(f"fdb append {vtep_mac(other)} dev {iface.name} dst {other_ip} self "
+                                        "permanent")
+
+
 def plan(topology, prefix: str) -> Plan:
-    """The commands that build `topology` in namespaces named `prefix...` (raises LabError for what the lab
-    cannot build: overlays)."""
-    if topology.overlay:
-        raise LabError(f"the lab builds bridge or Calico-style routed pod networks, not the {topology.overlay} "
-                       "overlay: use overlay none")
+    """The commands that build `topology` in namespaces named `prefix...` (raises LabError for a device the lab
+    cannot build)."""
     p = Plan()
     p.namespaces[UNDERLAY] = namespace_name(prefix, UNDERLAY)
     for name in topology.hosts:
@@ -115,11 +143,14 @@ def plan(topology, prefix: str) -> Plan:
                 p.links.setdefault(router_ns, []).extend([
                     f"link add {router_port} type veth peer name {iface.name} netns {ns}",
                     f"link set {router_port} master {peer_iface}", f"link set {router_port} up"])
+            elif iface.kind in ("vxlan", "ipip"):
+                _overlay(topology, name, host, iface, p, ns)
             elif iface.kind == "veth":
                 pass  # made by the other end
             else:
                 raise LabError(f"{name}: the lab cannot build a {iface.kind} interface ({iface.name})")
-        lines = p.setup[ns]
+        neighbours = [line for line in p.setup[ns] if line.startswith("neigh ")]  # once the devices are up
+        lines = p.setup[ns] = [line for line in p.setup[ns] if not line.startswith("neigh ")]
         lines.append("link set lo up")
         for iface in host.interfaces.values():
             for address in iface.addresses:
@@ -138,6 +169,7 @@ def plan(topology, prefix: str) -> Plan:
                 lines.append(f"route add default via {WAN_GATEWAY} dev {route.dev} onlink")
                 continue
             lines.append(route_command(route))
+        lines.extend(neighbours)
     return p
 
 

@@ -33,6 +33,9 @@ LOAD_BALANCER = "load-balancer"
 CALICO_GATEWAY = "169.254.1.1"  # Calico's fixed link-local next hop inside every pod
 VXLAN_PORT = 4789  # Calico's VXLAN port; flannel uses 8472
 FLANNEL_VXLAN_PORT = 8472
+VXLAN_VNI = {"bridge": 1, "calico": 4096}  # flannel's VNI (its device flannel.1 is named after it); Calico's default
+VXLAN_MTU = 1450  # a 1500-byte node network less VXLAN's 50 bytes (flannel's and Calico's choice)
+IPIP_MTU = 1480  # less the 20-byte outer IP header (Calico's tunl0)
 
 
 @dataclass

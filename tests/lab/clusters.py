@@ -21,6 +21,7 @@ class Generated:
     documents: list[dict]
     cni: str
     notes: list[str] = field(default_factory=list)
+    overlay: str | None = None
 
     @property
     def text(self) -> str:
@@ -40,7 +41,10 @@ def generate(seed: int) -> Generated:
                                               {"type": "Hostname", "address": name}]}})
     policies = rng.random() < 0.35
     cni = "calico" if policies or rng.random() < 0.2 else "bridge"
-    notes = [f"{n_nodes} nodes, cni {cni}"]
+    # between nodes: plain routes, or VXLAN (flannel.1 / vxlan.calico), or Calico's IP-in-IP (built where the
+    # kernel has it, else routed: the lab says so); drawn apart so the rest of each seed's cluster stays as it was
+    overlay = random.Random(seed + 104729).choice([None, None, "vxlan"] + (["ipip"] if cni == "calico" else []))
+    notes = [f"{n_nodes} nodes, cni {cni}, overlay {overlay or 'none'}"]
     apps = [f"app{k}" for k in range(rng.randint(1, 3))]
     docs.append(_deployment("client", 1, [("TCP", 7000)]))
     lb = 10
@@ -81,7 +85,7 @@ def generate(seed: int) -> Generated:
             elif choice < 0.55:
                 docs.append(_policy(f"{app}-deny", app, []))
                 notes.append(f"policy: {app} denies all ingress")
-    return Generated(seed, docs, cni, notes)
+    return Generated(seed, docs, cni, notes, overlay)
 
 
 def _deployment(app: str, replicas: int, ports: list[tuple[str, int]]) -> dict:

@@ -47,9 +47,9 @@ def test_generated_cluster(seed, tmp_path):
     path.write_text(g.text)
     cluster = load_cluster(path)
     conns = connections(cluster, seed)
-    with Lab(cluster, cni=g.cni) as lab:
+    with Lab(cluster, cni=g.cni, overlay=g.overlay) as lab:
         assert lab.clients == (OUTSIDE, LAN)
-        _run(lab, conns, f"seed {seed} (replay: KPLAB_LAB_SEEDS={seed}): " + "; ".join(g.notes))
+        _run(lab, conns, f"seed {seed} (replay: KPLAB_LAB_SEEDS={seed}): " + "; ".join(g.notes + lab.notes))
 
 
 ARTICLE = [  # (scenario folders, connections as (source, destination spec resolved below))
