@@ -63,7 +63,10 @@ def _overlay(topology, name: str, host, iface, p: Plan, ns: str) -> None:
     """The lines for a node's tunnel device: VXLAN as flannel and Calico set it up (VNI, UDP port, MTU, no
     learning; for every other node a permanent neighbour entry for its VTEP address and an FDB entry sending
     that MAC to its node IP), or Calico's tunl0 (the ipip module's fallback device, which every namespace has
-    once the module is loaded: configured, not created)."""
+    once the module is loaded: configured, not created). That fallback tunl0 is made when the namespace is, so it
+    comes before eth0 in device order, as in a container node (minikube, kind) started while the module was
+    loaded, and unlike a machine that loaded it after boot; MASQUERADE out of an address-less cali* device takes
+    the first device's global address (inet_select_addr), so a Calico hairpin's source follows that order."""
     from kplab.walk.topology import FLANNEL_VXLAN_PORT, IPIP_MTU, VXLAN_MTU, VXLAN_PORT, VXLAN_VNI
     local = topology.node_ips[name]
     if iface.kind == "ipip":
