@@ -46,9 +46,10 @@ def connect(namespace: str, dst: str, port: int, protocol: str = "tcp", timeout:
             dropped=None, sport: int | None = None) -> Observation:
     """Open one connection (TCP) or send one datagram (UDP) from `namespace` to dst:port and wait for the line.
 
-    `sport` is the client's source port (None: the kernel's ephemeral choice). `dropped`, when given, is polled while waiting: once it returns "drop" (the kernel's trace showed the packet
-    dropped by a DROP rule or policy, which sends nothing back) the connection is given up as timed out at once
-    instead of waiting the whole timeout; "reject" (a REJECT, whose error is on its way) keeps waiting."""
+    `sport` is the client's source port (None: the kernel's ephemeral choice). `dropped`, when given, is polled
+    while waiting: once it returns "drop" (the kernel's trace showed the packet dropped by a DROP rule or policy,
+    which sends nothing back) the connection is given up as timed out at once instead of waiting the whole
+    timeout; "reject" (a REJECT, whose error is on its way) keeps waiting."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     with inside(namespace):
         sock = socket.socket(socket.AF_INET, kind)
