@@ -7,14 +7,20 @@ datagram on its way out: send() fails with EPERM) or timeout (nothing came back,
 the socket ignores). Source ports are left out: MASQUERADE --random-fully and the kernel's ephemeral ports
 make them differ by design.
 
-A connection agrees when every kernel result is one of the simulator's outcomes and every simulator outcome
-of probability >= `COVERAGE` was seen by the kernel (tries are chosen so a miss is vanishingly unlikely).
+A connection agrees when every kernel result is one of the simulator's outcomes, every simulator outcome of
+probability >= `COVERAGE` was seen by the kernel (tries are chosen so a miss is vanishingly unlikely) and, for
+each try, the kernel's walk equals a simulator branch with the same result hop by hop (`path`): the hosts in
+order with the interfaces in and out, the netfilter decisions, each routing decision (local or forwarded, out
+interface, next hop), conntrack (the state given to the packet; the confirmed entry with its state, flags,
+mark and both tuples) — for the first packet and for the answer walking back (`reply`).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from kplab.walk.walker import blocked_on_the_way_out
 
@@ -94,6 +100,7 @@ class Verdict:
     seen: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     skipped: str = ""  # why this connection was not tried (a case the simulator does not model yet)
+    checked: Counter = field(default_factory=Counter)  # what the kernel's walks held: walks, hops, routes, ...
 
     @property
     def agrees(self) -> bool:
@@ -112,18 +119,17 @@ class Verdict:
         return "\n".join(lines)
 
 
-def judge(connection: str, branches, observations, kernel_chains=None) -> Verdict:
-    """Compare the simulator's branches ((probability, Trace) pairs, kplab.walk.run_branches) with the kernel's
-    observations of the same connection and, when given, the kernel's chain sequence of each try (kerneltrace.chains
-    of its kernel Trace, in the same order as `observations`): each must equal the chain sequence of a simulator
-    branch with the same outcome."""
-    from kplab.lab.kerneltrace import chains
+def judge(connection: str, branches, observations, kernel_paths=None) -> Verdict:
+    """Compare the simulator's branches ((probability, Trace) pairs, kplab.walk.run_branches with reply=True) with
+    the kernel's observations of the same connection and, when given, the kernel's walk of each try (`path` of its
+    kernel Trace, in the same order as `observations`): each must equal the path of a simulator branch with the
+    same outcome."""
     verdict = Verdict(connection)
     expected_chains: dict[Result, list] = {}
     for probability, trace in branches:
         r = simulated(trace)
         verdict.expected[r] = verdict.expected.get(r, Fraction(0)) + Fraction(probability)
-        expected_chains.setdefault(r, []).append(chains(trace))
+        expected_chains.setdefault(r, []).append(path(trace))
     results = [observed(x) for x in observations]
     verdict.seen = Counter(results)
     for result, n in verdict.seen.items():
@@ -134,44 +140,148 @@ def judge(connection: str, branches, observations, kernel_chains=None) -> Verdic
         if p >= COVERAGE and not verdict.seen.get(result):
             verdict.problems.append(f"the simulator gives {result} with {float(p):.0%}, the kernel never did in "
                                     f"{len(observations)} tries")
+    for kernel in kernel_paths or ():
+        walks = [kernel[0]] + ([kernel[1]] if kernel[1] is not None else [])
+        verdict.checked.update({"walks": 1, "replies": int(kernel[1] is not None),
+                                "hops": sum(len(w) for w in walks),
+                                "routes": sum(len(h.routes) for w in walks for h in w),
+                                "conntrack": sum(len(h.conntrack) for w in walks for h in w),
+                                "rules": sum(len(h.rules) for w in walks for h in w)})
     reported = set()
-    for result, kernel in zip(results, kernel_chains or ()):
+    for result, kernel in zip(results, kernel_paths or ()):
         wanted = expected_chains.get(result)
         if not wanted or kernel in wanted or (result, kernel) in reported:
             continue
         reported.add((result, kernel))
-        verdict.problems.append(f"for {result} the kernel's rules differ from the simulator's:\n"
-                                + chain_diff(closest(kernel, wanted), kernel))
+        verdict.problems.append(f"for {result} the kernel's walk differs from the simulator's:\n"
+                                + path_diff(closest(kernel, wanted), kernel))
     return verdict
 
 
+class HopKey(NamedTuple):
+    """What must agree on one hop (see the module docstring)."""
+
+    host: str
+    in_iface: str | None
+    out_iface: str | None
+    rules: tuple
+    routes: tuple
+    conntrack: tuple
+
+
+def path(trace) -> tuple:
+    """The walk to compare: (hop keys of the packet, hop keys of the reply walk or None)."""
+    return (_hop_keys(trace), _hop_keys(trace.reply) if trace.reply is not None else None)
+
+
+def _hop_keys(trace) -> tuple[HopKey, ...]:
+    from kplab.lab.kerneltrace import hop_chain
+    return tuple(HopKey(h.host, h.in_iface, h.out_iface, hop_chain(h), routes(h), conntrack(h)) for h in trace.hops)
+
+
+def routes(hop) -> tuple:
+    """The hop's routing decisions: (local | loopback | forward | drop, out interface, next hop) each. The simulator's choice
+    among a multipath route's next hops replaces its lookup; a frame switched by a bridge (br_netfilter) leaves
+    by the bridge with no next hop, as kplab's drawn route says (a documented simplification)."""
+    out: list = []
+    for s in hop.steps:
+        if s.kind != "route":
+            continue
+        kind = s.action if s.action in ("local", "loopback") else "drop" if s.action == "DROP" else "forward"
+        key = (kind, s.detail.out_iface if kind != "drop" else None, s.detail.next_hop if kind != "drop" else None)
+        if s.action == "choose" and out:
+            out[-1] = key
+        else:
+            out.append(key)
+    return tuple(out)
+
+
+_TUPLE = re.compile(r"src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)")
+
+
+def entry_key(entry: str) -> str:
+    """A `conntrack -L` line with what differs by design left out: the client's source port (the original
+    tuple's sport), the port SNAT chose (the reply tuple's dport), the seconds left (a countdown: 120 or 119
+    depending on when it is read) and the use count."""
+    seen = [0]
+
+    def mask(m):
+        seen[0] += 1
+        if seen[0] == 1:
+            return f"src={m[1]} dst={m[2]} sport=* dport={m[4]}"
+        return f"src={m[1]} dst={m[2]} sport={m[3]} dport=*"
+    words = _TUPLE.sub(mask, entry).split()
+    if len(words) > 2 and words[2].isdigit():
+        del words[2]  # the timeout: seconds left, counting down from the moment it was read
+    return " ".join(w for w in words if not w.startswith("use="))
+
+
+def conntrack(hop) -> tuple:
+    """The hop's conntrack steps: the state given to the packet, and the confirmed entry (entry_key). The kernel
+    lab's `update` steps (an entry changed by an answer) have no simulator counterpart and are left out."""
+    out = []
+    for s in hop.steps:
+        if s.kind != "conntrack" or s.detail.state == "update":
+            continue
+        out.append((s.detail.state, entry_key(s.detail.entry)) if s.detail.state == "confirm" else (s.detail.state,))
+    return tuple(out)
+
+
 def closest(kernel, candidates):
-    """The simulator chain sequence most like the kernel's (most equal hops, then most equal steps)."""
+    """The simulator path most like the kernel's (most equal hops, then most equal rule steps)."""
     def score(sim):
-        hops = sum(1 for a, b in zip(sim, kernel) if a == b)
-        steps = sum(1 for a, b in zip(sim, kernel) for x, y in zip(a[1], b[1]) if x == y)
+        pairs = list(zip(sim[0], kernel[0])) + list(zip(sim[1] or (), kernel[1] or ()))
+        hops = sum(1 for a, b in pairs if a == b)
+        steps = sum(1 for a, b in pairs for x, y in zip(a.rules, b.rules) if x == y)
         return (hops, steps)
     return max(candidates, key=score)
 
 
-def chain_diff(sim, kernel) -> str:
-    """The first hop where simulator and kernel part ways, step by step, side by side."""
+def path_diff(sim, kernel) -> str:
+    """Where simulator and kernel part ways: the packet's walk, then the reply's (module docstring)."""
     lines = []
-    hosts_sim, hosts_kernel = [h for h, _ in sim], [h for h, _ in kernel]
+    for title, a, b in (("", sim[0], kernel[0]), ("the reply: ", sim[1], kernel[1])):
+        if a == b:
+            continue
+        if a is None or b is None:
+            lines.append(f"    {title}simulator {'no walk' if a is None else 'walks back'}, kernel "
+                         f"{'traced none' if b is None else 'traced it'}")
+            break
+        text = hop_diff(a, b)
+        lines.append(("    " + title.strip() + "\n" if title else "") + text)
+        break
+    return "\n".join(lines)
+
+
+def hop_diff(sim, kernel) -> str:
+    """The first hop where two walks (tuples of HopKey) differ, field by field, rules step by step."""
+    lines = []
+    hosts_sim, hosts_kernel = [h.host for h in sim], [h.host for h in kernel]
     if hosts_sim != hosts_kernel:
         lines.append(f"    hosts: simulator {' > '.join(hosts_sim)}")
         lines.append(f"           kernel    {' > '.join(hosts_kernel)}")
-    for (host_s, seq_s), (host_k, seq_k) in zip(sim, kernel):
-        if (host_s, seq_s) == (host_k, seq_k):
+    for s, k in zip(sim, kernel):
+        if s == k:
             continue
-        lines.append(f"    on {host_s}" + (f" / {host_k}" if host_k != host_s else "") + ":")
-        for i in range(max(len(seq_s), len(seq_k))):
-            a = seq_s[i] if i < len(seq_s) else None
-            b = seq_k[i] if i < len(seq_k) else None
-            mark = " " if a == b else "!"
-            lines.append(f"    {mark} simulator {_fmt(a):<60} kernel {_fmt(b)}")
+        lines.append(f"    on {s.host}" + (f" / {k.host}" if k.host != s.host else "") + ":")
+        for name in ("in_iface", "out_iface", "routes", "conntrack"):
+            if getattr(s, name) != getattr(k, name):
+                lines.append(f"    ! {name}: simulator {getattr(s, name)}")
+                lines.append(f"      {' ' * len(name)}  kernel    {getattr(k, name)}")
+        if s.rules != k.rules:
+            for i in range(max(len(s.rules), len(k.rules))):
+                a = s.rules[i] if i < len(s.rules) else None
+                b = k.rules[i] if i < len(k.rules) else None
+                mark = " " if a == b else "!"
+                lines.append(f"    {mark} simulator {_fmt(a):<60} kernel {_fmt(b)}")
         break
     return "\n".join(lines)
+
+
+def chain_diff(sim, kernel) -> str:
+    """The first hop where two chain sequences (kerneltrace.chains) part ways, step by step, side by side."""
+    as_keys = lambda c: tuple(HopKey(h, None, None, seq, (), ()) for h, seq in c)  # noqa: E731
+    return hop_diff(as_keys(sim), as_keys(kernel))
 
 
 def _fmt(step) -> str:

@@ -65,8 +65,12 @@ def _action(event, rule: str | None) -> str:
 def _flow(event) -> Flow | None:
     if not isinstance(event, Event) or event.src is None:
         return None
+    inner = event.embedded
+    embedded = Flow(inner["src"], inner["dst"], inner.get("protocol", "tcp"), inner.get("sport"), inner.get("dport"),
+                    inner.get("tcp_flags", "")) if inner and "src" in inner else None
     return Flow(event.src, event.dst, event.protocol or "tcp", event.sport, event.dport,
-                event.tcp_flags if event.protocol == "tcp" else "", event.mark)
+                event.tcp_flags if event.protocol == "tcp" else "", event.mark, event.icmp_type, event.icmp_code,
+                embedded)
 
 
 def _tuple(flow: Flow) -> str:
@@ -81,28 +85,34 @@ def _is_start(e) -> bool:
         e.handle is not None
 
 
-def packets(events, source: str, nsids: dict[int, str]) -> tuple[list, list]:
-    """(the connection's first packet's events, its answer's events): the events are cut where a host sends a
-    new traced packet (the TRACE rule in raw OUTPUT). The packet after the first is the answer (or the error a
-    REJECT sent), unless it comes from the source again (a TCP SYN retransmitted after 1 s: the answer, if any, is
-    then left out)."""
-    starts = [i for i, e in enumerate(events) if _is_start(e)]
-    if not starts:
+def packets(events, client: tuple[str, int] | None = None) -> tuple[list, list]:
+    """(the connection's first packet's events, its answer's events). The events are cut where a host sends a new
+    traced packet (the TRACE rule in raw OUTPUT); the first packet is the one sent from `client` (ip, port; else
+    the first sent), the answer the next packet sent back to where the first packet last was (a SYN-ACK or
+    datagram to its source, a reset, or an ICMP error to its source) — unless the client sends its packet again
+    first (a TCP SYN retransmitted after 1 s: the answer is then left out). Packets of older connections that
+    show up in between are left out."""
+    starts = [i for i, e in enumerate(events) if _is_start(e)] + [len(events)]
+    segments = [events[a:b] for a, b in zip(starts, starts[1:])]
+    sent_by = lambda seg: (seg[0].src, seg[0].sport)  # noqa: E731
+    index = next((i for i, seg in enumerate(segments) if client is None or sent_by(seg) == client), None)
+    if index is None:
         return [], []
-    first = starts[0]
-    request = events[first: starts[1]] if len(starts) > 1 else events[first:]
+    request = segments[index]
+    last = next((e for e in reversed(request) if isinstance(e, Event) and e.src is not None), request[0])
     reply: list = []
-    if len(starts) > 1:
-        e = events[starts[1]]
-        again = nsids.get(e.nsid) == source and e.protocol == events[first].protocol and \
-            (e.dst, e.dport) == (events[first].dst, events[first].dport)
-        if not again:
-            reply = events[starts[1]: starts[2]] if len(starts) > 2 else events[starts[1]:]
+    for seg in segments[index + 1:]:
+        e = seg[0]
+        if sent_by(seg) == sent_by(request) and (e.dst, e.dport) == (request[0].dst, request[0].dport):
+            break  # sent again
+        if (e.dst, e.dport) == (last.src, last.sport) or (e.protocol == "icmp" and e.dst == last.src):
+            reply = seg
+            break
     # REJECT sends its error from inside the rule, so the error's first events come before the REJECT rule's own:
     # those of the first packet's skb (same namespace, same trace id) go back to it
-    last = next((e for e in reversed(request) if isinstance(e, Event)), None)
-    if last is not None and reply:
-        own = [e for e in reply if isinstance(e, Event) and (e.nsid, e.trace_id) == (last.nsid, last.trace_id)]
+    end = next((e for e in reversed(request) if isinstance(e, Event)), None)
+    if end is not None and reply:
+        own = [e for e in reply if isinstance(e, Event) and (e.nsid, e.trace_id) == (end.nsid, end.trace_id)]
         request = request + own
         reply = [e for e in reply if not any(e is o for o in own)]
     return request, reply
@@ -181,7 +191,8 @@ def _conntrack_nat(diff: FlowDiff, hook: str) -> Step:
                      "changed with no NAT rule")
 
 
-def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | None) -> tuple[Hop, dict] | None:
+def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | None,
+         next_host: str | None = None) -> tuple[Hop, dict] | None:
     """One namespace visit as a Hop (no deliver/drop step yet) and what the caller needs to end the walk."""
     topo = lab.topology.hosts.get(host)
     kind = topo.kind if topo is not None else "outside"
@@ -200,6 +211,7 @@ def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | N
     routed: object = None
     tracked = False
     rerouted = False
+    looped = False
 
     if sent:  # a packet this host sends is routed before OUTPUT
         step, routed = _route_step(lab, host, packet_in, None)
@@ -222,6 +234,10 @@ def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | N
                 if entering in ("INPUT", "FORWARD") and hook == "PREROUTING" and routed is None:
                     step, routed = _route_step(lab, host, seen, iif)
                     steps.append(step)
+                if sent and entering in ("PREROUTING", "INPUT") and hook in ("OUTPUT", "POSTROUTING") and \
+                        routed is not None and routed.local and not looped:
+                    steps.append(_loopback(routed))
+                    looped = True
                 if sent and hook == "OUTPUT" and entering != "OUTPUT" and not rerouted and \
                         (seen.dst, seen.mark) != (packet_in.dst, packet_in.mark):
                     step, routed = _route_step(lab, host, seen, None,
@@ -245,9 +261,14 @@ def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | N
                               note=note))
     if ct_event is not None and not tracked:
         steps.append(_state_step(ct_event, "OUTPUT" if sent else "PREROUTING", packet_in))
+    if sent and not looped and routed is not None and routed.local and \
+            any(e.chain in ("PREROUTING", "INPUT") for e in trace_events):
+        steps.append(_loopback(routed))  # back in through lo, with no chain of the cluster's on the way
     if routed is None and not sent:  # no rule chain after PREROUTING here (a pod, the router): routed all the same
         step, routed = _route_step(lab, host, current, iif)
         steps.append(step)
+    if next_host is not None:
+        _taken_next_hop(lab, steps, next_host)
     # a rewrite between the last chain and the wire (or the next namespace) that no rule made: conntrack's NAT
     if next_flow is not None:
         diff = _nat_changes(current, next_flow)
@@ -260,14 +281,41 @@ def _hop(lab, host: str, evs: list, next_flow: Flow | None, first_flow: Flow | N
                               note=ct.entry))
             break
     out_iface = names.get(oif_index) if oif_index else None
-    if out_iface is None and next_flow is not None and routed is not None and not routed.local:
+    if out_iface is None and routed is not None and not routed.local:
         out_iface = routed.out_iface
+    # it left when another namespace saw it next, or when it was routed on and nothing dropped it (the outside
+    # world the router sends unowned addresses to swallows them)
+    left = next_flow is not None or (routed is not None and routed.type == "unicast" and not routed.local
+                                     and not any(e.verdict == "drop" for e in kept))
     path = "output" if sent else ("input" if routed is not None and routed.local else
                                   "forward" if next_flow is not None or any(e.chain == "FORWARD" for e in kept)
                                   else None)
-    hop = Hop(host, kind, iif, out_iface if next_flow is not None or sent else None, packet_in,
+    hop = Hop(host, kind, iif, out_iface if left else None, packet_in,
               next_flow, tuple(steps), path)
     return hop, {"current": current, "kept": kept}
+
+
+def _loopback(routed) -> Step:
+    return Step("route", "loopback", routed.route, RouteDetail(routed.route, routed.out_iface, routed.next_hop),
+                note="for this host: back in through lo")
+
+
+def _taken_next_hop(lab, steps: list, next_host: str) -> None:
+    """A multipath route's next hop is chosen by a flow hash over the packet's own skb hash (the sending socket's
+    random txhash), which a route lookup cannot repeat: the next hop taken is the one owned by the namespace the
+    kernel traced the packet in next."""
+    for i, step in enumerate(steps):
+        if step.kind != "route" or " nexthop " not in step.detail.route:
+            continue
+        host = lab.topology.hosts.get(next_host)
+        owned = {a.split("/")[0] for iface in host.interfaces.values() for a in iface.addresses} if host else set()
+        for part in step.detail.route.split(" nexthop ")[1:]:
+            words = part.split()
+            via = words[words.index("via") + 1] if "via" in words else None
+            dev = words[words.index("dev") + 1] if "dev" in words else None
+            if via in owned:
+                steps[i] = Step("route", step.action, step.text, RouteDetail(step.detail.route, dev, via),
+                                note=f"the flow hash picked the next hop via {via}: {next_host} traced it next")
 
 
 def _state_step(event: Event, hook: str, flow: Flow) -> Step:
@@ -287,7 +335,7 @@ def walk(lab, source: str, destination: str, events, observation, answer: bool =
     ends: dict = {}
     for index, (host, evs) in enumerate(groups):
         nxt = flows[index + 1] if index + 1 < len(flows) else None
-        made = _hop(lab, host, evs, nxt, first_flow)
+        made = _hop(lab, host, evs, nxt, first_flow, groups[index + 1][0] if index + 1 < len(groups) else None)
         if made is None:
             continue
         hop, ends = made
@@ -365,8 +413,8 @@ def _end_step(lab, hop: Hop, kept: list, observation) -> Step:
 def kernel_trace(lab, source: str, destination: str, events, observation) -> Trace:
     """The Trace of one real connection (see the module docstring): the first packet's walk, with the answer's
     walk (SYN-ACK, datagram, reset or ICMP error) as its `reply` when the kernel traced one."""
-    src_host = next((lab.nsids.get(e.nsid) for e in events if _is_start(e)), source)
-    request, answer = packets(events, src_host, lab.nsids)
+    ip, _, port = (observation.local or "").rpartition(":")
+    request, answer = packets(events, (ip, int(port)) if port.isdigit() else None)
     trace = walk(lab, source, destination, request, observation)
     if trace is None:
         return Trace(source=source, destination=destination, packet=Flow("0.0.0.0", "0.0.0.0"), verdict="DROP",

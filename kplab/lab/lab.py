@@ -372,8 +372,8 @@ class Lab:
                      label: tuple[str, str] | None = None):
         """(the simulator's Trace, the kernel's Trace, a compare.Verdict over `tries` connections): the simulator
         branch shown is one with the kernel's outcome, the one whose rules are most like the kernel's."""
-        from kplab.lab.compare import closest, judge, observed, simulated
-        from kplab.lab.kerneltrace import chains, kernel_trace
+        from kplab.lab.compare import closest, judge, observed, path, simulated
+        from kplab.lab.kerneltrace import kernel_trace
         source, destination = label or (src_host, f"{dst}:{port}")
         branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the kernel traces the answer too
         kernels, seen, kernel_chains = [], [], []
@@ -384,11 +384,11 @@ class Lab:
             kernel = kernel_trace(self, source, destination, events, observation)
             kernels.append(kernel)
             seen.append(observation)
-            kernel_chains.append(chains(kernel))
+            kernel_chains.append(path(kernel))
         kernel = kernels[-1]
         same = [t for _, t in branches if simulated(t) == observed(seen[-1])] or [t for _, t in branches]
-        best = closest(chains(kernel), [chains(t) for t in same])
-        simulated_trace = next(t for t in same if chains(t) == best)
+        best = closest(path(kernel), [path(t) for t in same])
+        simulated_trace = next(t for t in same if path(t) == best)
         return simulated_trace, kernel, judge(f"{source} -> {destination}", branches, seen, kernel_chains)
 
     def play(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 1,
@@ -460,9 +460,9 @@ class Lab:
     def compare(self, src_host: str, dst: str, port: int, protocol: str = "tcp", tries: int = 32):
         """Real connections against the simulator's outcomes (a kplab.lab.compare.Verdict); with `tries` real
         connections, an outcome the simulator gives >= 30 % is missed with probability <= 0.7**tries."""
-        from kplab.lab.compare import Verdict, judge
-        from kplab.lab.kerneltrace import chains, kernel_trace
-        branches = self.simulate(src_host, dst, port, protocol)
+        from kplab.lab.compare import Verdict, judge, path
+        from kplab.lab.kerneltrace import kernel_trace
+        branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the answer's walk is compared too
         name = f"{src_host} -> {dst}:{port}/{protocol}"
         deaf = self.unheard(branches)
         if deaf:
@@ -477,7 +477,7 @@ class Lab:
                 self.forget_affinity()
             observation, events = self.traced(src_host, dst, port, protocol)
             seen.append(observation)
-            kernel_chains.append(chains(kernel_trace(self, src_host, f"{dst}:{port}", events, observation)))
+            kernel_chains.append(path(kernel_trace(self, src_host, f"{dst}:{port}", events, observation)))
         return judge(name, branches, seen, kernel_chains)
 
     def network_listeners(self):

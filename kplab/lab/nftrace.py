@@ -52,6 +52,7 @@ RULE_TABLE, RULE_CHAIN, RULE_HANDLE = 1, 2, 3
 # verdict codes (NF_* and NFT_*, as signed 32-bit)
 VERDICTS = {0: "drop", 1: "accept", 2: "stolen", 3: "queue", 4: "repeat", -1: "continue", -2: "break",
             -3: "jump", -4: "goto", -5: "return"}
+ICMP_TYPES = {0: "echo-reply", 3: "destination-unreachable", 8: "echo-request", 11: "time-exceeded"}
 # in the order kplab writes them: SYN,ACK  RST,ACK  FIN,ACK
 TCP_FLAGS = ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"))
 
@@ -78,6 +79,9 @@ class Event:
     oif: int | None = None
     mark: int = 0
     trace_id: int = 0
+    icmp_type: str | None = None
+    icmp_code: int | None = None
+    embedded: dict | None = None  # the header an ICMP error quotes (src, dst, protocol, sport, dport)
     ct_state: str | None = None  # NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED; None before conntrack or untracked
     ct_reply: bool = False  # the packet goes in the connection's reply direction
     ct_id: int | None = None
@@ -169,6 +173,11 @@ def _packet_fields(network: bytes | None, transport: bytes | None) -> dict:
             if proto == 6 and len(transport) >= 14:
                 flags = transport[13]
                 fields["tcp_flags"] = ",".join(name for bit, name in TCP_FLAGS if flags & bit)
+        if transport and len(transport) >= 4 and proto == 1:
+            fields["icmp_type"] = ICMP_TYPES.get(transport[0], str(transport[0]))
+            fields["icmp_code"] = transport[1]
+            if transport[0] in (3, 11) and len(transport) >= 28:  # an error quotes the packet it is about
+                fields["embedded"] = _packet_fields(transport[8:28], transport[28:])
     return fields
 
 

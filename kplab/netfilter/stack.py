@@ -44,6 +44,19 @@ from kplab.netfilter.ruleset import Chain, Ruleset
 from kplab.netfilter.target import PASSING, NatRange, apply_xmark
 
 DST_HOOKS = ("PREROUTING", "OUTPUT")
+# What makes a namespace track connections: a rule whose match or target needs conntrack (its checkentry calls
+# nf_ct_netns_get). Since Linux 4.10 conntrack's hooks are registered in a namespace only then, so a namespace
+# whose rules use none of these (a pod's, usually) has no conntrack table at all.
+CONNTRACK_MATCHES = frozenset({"conntrack", "state", "connmark", "connlimit", "connbytes", "connlabel", "helper",
+                               "cluster"})
+CONNTRACK_TARGETS = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "CT", "NOTRACK", "CONNMARK",
+                               "CONNSECMARK"})
+
+
+def uses_conntrack(ruleset: Ruleset) -> bool:
+    """True when some rule needs conntrack in the namespace (CONNTRACK_MATCHES, CONNTRACK_TARGETS)."""
+    return any(rule.target in CONNTRACK_TARGETS or any(m.name in CONNTRACK_MATCHES for m in rule.matches)
+               for _, rule in ruleset.rules())
 _REJECT_CODES = {"icmp-net-unreachable": 0, "icmp-host-unreachable": 1, "icmp-proto-unreachable": 2,
                  "icmp-port-unreachable": 3, "icmp-net-prohibited": 9, "icmp-host-prohibited": 10,
                  "icmp-admin-prohibited": 13}
@@ -191,6 +204,9 @@ class Stack:
         self.ip_forward = ip_forward
         self.fast_path = fast_path
         self.conntrack = Conntrack(tcp_loose=tcp_loose)
+        # without a rule that needs it the namespace has no conntrack: the stack still follows connections (as the
+        # sockets do: an answer is told from a new packet) but shows no conntrack step
+        self.tracks = uses_conntrack(ruleset)
         self.recent = RecentLists()
         self.clock = Clock()
         self.nth_counters: dict[int, int] = {}
@@ -499,6 +515,8 @@ class Stack:
     def _step(self, st: _State, kind: str, table: str | None, chain: str | None, number: int | None,
               text: str | None, action: str, before: Packet | None = None, note: str = "",
               hook: str | None = None) -> None:
+        if kind == "conntrack" and not self.tracks:
+            return
         st.steps.append(Decision(kind, table, chain, number, text, action, before or st.packet, st.packet, hook, note))
 
     # ------------------------------------------------------------------ conntrack

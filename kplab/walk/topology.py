@@ -31,6 +31,7 @@ OVERLAYS = (None, "vxlan", "ipip")
 ROUTER = "router"
 LOAD_BALANCER = "load-balancer"
 CALICO_GATEWAY = "169.254.1.1"  # Calico's fixed link-local next hop inside every pod
+OUTSIDE_GATEWAY = "169.254.0.1"  # an outside host's gateway: the router's link-scope address on its wan side
 VXLAN_PORT = 4789  # Calico's VXLAN port; flannel uses 8472
 FLANNEL_VXLAN_PORT = 8472
 VXLAN_VNI = {"bridge": 1, "calico": 4096}  # flannel's VNI (its device flannel.1 is named after it); Calico's default
@@ -238,7 +239,8 @@ class Topology:
         if host is None:
             host = Host(name=ip, kind="outside")
             host.add_interface(Interface("eth0", "ethernet", [f"{ip}/32"], peer=(ROUTER, "wan")))
-            host.routes.add(RouteEntry("default", dev="eth0"))
+            # a host on the internet sends everything to its gateway (the router), not ARPing for every address
+            host.routes.add(RouteEntry("default", via=OUTSIDE_GATEWAY, dev="eth0", onlink=True))
             self.hosts[ip] = host
         return host
 

@@ -1,6 +1,9 @@
 """The differential suite: the simulator against the real kernel on the article's scenarios and on generated
-clusters. For every connection, each kernel outcome must be one the simulator enumerates, and each outcome the
-simulator gives >= 30 % must be seen by the kernel (32 tries miss one with p <= 1.1e-5).
+clusters. For every connection, each kernel outcome must be one the simulator enumerates, each outcome the
+simulator gives >= 30 % must be seen by the kernel (32 tries miss one with p <= 1.1e-5), and every try's kernel
+walk must equal a simulator branch with its outcome hop by hop (kplab.lab.compare.path): hosts, interfaces in and
+out, routing decisions (out interface, next hop), conntrack (state, confirmed entry with both tuples), netfilter
+rules — for the first packet and for the answer walking back.
 
 Replay one cluster: KPLAB_LAB_SEEDS=17 pytest tests/lab/test_differential.py -k generated (or a range: 0-99;
 CI=true runs 0-99, a local run 0-11).
@@ -8,6 +11,7 @@ CI=true runs 0-99, a local run 0-11).
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -35,8 +39,12 @@ def _run(lab, conns, header: str) -> None:
     bad = [v for v in verdicts if not v.agrees]
     report = "\n".join(str(v) for v in verdicts)
     skipped = sum(1 for v in verdicts if v.skipped)
-    print(f"{header}\n{report}\n{len(verdicts) - skipped} connections compared, {skipped} skipped")
+    checked = sum((v.checked for v in verdicts), Counter())
+    print(f"{header}\n{report}\n{len(verdicts) - skipped} connections compared, {skipped} skipped; kernel walks "
+          "compared hop by hop: " + ", ".join(f"{n} {what}" for what, n in sorted(checked.items())))
     assert not bad, f"{header}\n" + "\n".join(str(v) for v in bad)
+    if len(verdicts) > skipped:  # the walks held what is compared: routes on every hop, conntrack on the nodes
+        assert checked["routes"] >= checked["hops"] and checked["conntrack"] > 0 and checked["rules"] > 0, checked
 
 
 @pytest.mark.kernel

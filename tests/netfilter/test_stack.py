@@ -274,3 +274,22 @@ def test_output_tables_match_the_first_routes_device_after_nat_reroutes():
     assert ("filter", "OUTPUT", 2) in decided and ("filter", "OUTPUT", 1) not in decided
     assert ("nat", "POSTROUTING", 1) in decided and walk.packet.mark == 0x2
     assert walk.route.out_iface == "cali1" and walk.packet.dst == "10.244.1.3"
+
+
+@pytest.mark.parametrize("text, tracks", [
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 1.2.3.4 -j DROP\nCOMMIT\n", False),
+    ("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", False),  # an empty nat table
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n", True),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n", True),
+    (SERVICE, True),  # DNAT, MASQUERADE
+])
+def test_conntrack_only_where_a_rule_needs_it(text, tracks):
+    """Linux registers conntrack's hooks in a namespace only when a rule needs them (checked in a kpl- namespace:
+    after a datagram, `conntrack -L` lists nothing with the first two rule sets, one entry with the third)."""
+    stack = node(text)
+    walk = stack.receive(Packet("192.168.0.7", "192.168.0.10", "udp", 5555, 9), "eth0")
+    kinds = [s.kind for s in walk.steps]
+    assert ("conntrack" in kinds) == tracks, kinds
+    # the stack still follows the connection, so the answer is known from a new packet either way
+    back = stack.send(Packet("192.168.0.10", "192.168.0.7", "udp", 9, 5555))
+    assert back.reply_direction
