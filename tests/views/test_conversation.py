@@ -15,7 +15,7 @@ def _connection():
 def test_first_packet_new_everything_after_established():
     con = _connection()
     table = conversation_states(con.handshake())
-    assert table.hosts[1:3] == ("minikube", "minikube-m02")
+    assert table.hosts == ("minikube", "minikube-m02")  # the pods' namespaces have no conntrack
     states = [row[3] for row in table.rows]
     assert set(states[0]) == {"NEW"}
     assert all(set(s) == {"ESTABLISHED"} for s in states[1:]), states
