@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kplab.netfilter.packet import Packet
 
@@ -35,8 +36,11 @@ PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "icmpv6": 58}
 _ICMP_REPLY = {"echo-request": "echo-reply", "timestamp-request": "timestamp-reply"}
 
 
-@dataclass(frozen=True)
-class Tuple:
+class Tuple(NamedTuple):
+    """A connection's tuple in one direction (the kernel's nf_conntrack_tuple): protocol, addresses, ports (None
+    for ICMP). A NamedTuple: it is made and hashed on every conntrack lookup, and a frozen dataclass costs
+    several times more for both."""
+
     protocol: str
     src: str
     dst: str
@@ -97,17 +101,11 @@ class ConntrackEntry:
         """One line of `conntrack -L`."""
         proto = self.original.protocol
         left = max(0, int(self.expires - now))
-        parts = [f"{proto:<8} {PROTO_NUMBERS.get(proto, 0)} {left}"]
-        if self.tcp_state:
-            parts.append(self.tcp_state)
-        parts.append(self.original.text())
-        if not self.seen_reply:
-            parts.append("[UNREPLIED]")
-        parts.append(self.reply.text())
-        if self.assured:
-            parts.append("[ASSURED]")
-        parts.append(f"mark={self.mark} use=1")
-        return " ".join(parts)
+        state = f" {self.tcp_state}" if self.tcp_state else ""
+        unreplied = "" if self.seen_reply else " [UNREPLIED]"
+        assured = " [ASSURED]" if self.assured else ""
+        return (f"{proto:<8} {PROTO_NUMBERS.get(proto, 0)} {left}{state} {self.original.text()}{unreplied} "
+                f"{self.reply.text()}{assured} mark={self.mark} use=1")
 
     def __str__(self) -> str:
         return self.text()
@@ -246,10 +244,9 @@ class Conntrack:
 
 
 def _lookup_tuple(packet: Packet) -> Tuple:
-    t = Tuple.of(packet)
-    if packet.protocol.startswith("icmp") and packet.icmp_type in _ICMP_REPLY.values():
-        return t  # a reply is found through the connection's reply tuple
-    return t
+    """The tuple a packet is looked up by: its own, in every case (an ICMP echo reply is found through its
+    connection's reply tuple, like any answer)."""
+    return Tuple.of(packet)
 
 
 def _advance(conn: ConntrackEntry, packet: Packet, reply: bool) -> str:

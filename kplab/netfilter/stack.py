@@ -25,7 +25,6 @@ connection has its outer header and its quoted packet translated back (nf_nat_ic
 """
 from __future__ import annotations
 
-import copy
 import ipaddress
 import itertools
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from kplab.netfilter.packet import Packet, Route, ip_address, ip_text, ip_versio
 from kplab.netfilter.recent import RecentLists
 from kplab.netfilter.rule import Rule
 from kplab.netfilter.ruleset import Chain, Ruleset
-from kplab.netfilter.target import PASSING, NatRange, apply_xmark
+from kplab.netfilter.target import PASSING, apply_xmark, nat_range
 
 DST_HOOKS = ("PREROUTING", "OUTPUT")
 # What makes a namespace track connections: a rule whose match or target needs conntrack (its checkentry calls
@@ -216,7 +215,10 @@ class Stack:
 
     # ------------------------------------------------------------------ state
     def copy(self) -> "Stack":
-        other = copy.copy(self)
+        """This stack with its own state (conntrack, recent lists, clock, nth counters); the rules, addresses and
+        route callback are shared, being read-only during a walk."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
         other.conntrack = self.conntrack.copy()
         other.recent = self.recent.copy()
         other.clock = Clock(self.clock.now)
@@ -551,18 +553,25 @@ class Stack:
         conn = st.conn
         if conn is None:
             return
-        target = (conn.original if st.reply else conn.reply).inverted()
+        # The packet must look like the other direction's tuple inverted: its destination is that tuple's
+        # source, its source that tuple's destination. Most packets already do (no NAT): then nothing is made.
+        other = conn.original if st.reply else conn.reply
         p = st.packet
+        ports = p.has_ports
         if hook in DST_HOOKS:
-            new = p.replace(dst=target.dst, dport=target.dport if p.has_ports else p.dport)
+            dst, dport = other.src, other.sport if ports else p.dport
+            if dst == p.dst and dport == p.dport:
+                return
+            new = p.replace(dst=dst, dport=dport)
         else:
-            new = p.replace(src=target.src, sport=target.sport if p.has_ports else p.sport)
-        if new != p:
-            before = st.packet
-            st.packet = new
-            which = "destination" if hook in DST_HOOKS else "source"
-            self._step(st, "nat", None, None, None, None, "conntrack NAT", before=before, hook=hook,
-                       note=f"{which} rewritten from the connection's tuples (nat chains not run)")
+            src, sport = other.dst, other.dport if ports else p.sport
+            if src == p.src and sport == p.sport:
+                return
+            new = p.replace(src=src, sport=sport)
+        st.packet = new
+        which = "destination" if hook in DST_HOOKS else "source"
+        self._step(st, "nat", None, None, None, None, "conntrack NAT", before=p, hook=hook,
+                   note=f"{which} rewritten from the connection's tuples (nat chains not run)")
 
     # ------------------------------------------------------------------ tables
     def _translate_icmp_error(self, st: _State, hook: str) -> None:
@@ -641,7 +650,8 @@ class Stack:
             rule = chain.rules[i]
             ctx.packet = st.packet
             ctx.conn = st.conn
-            ctx.decisions = []
+            if ctx.decisions:  # notes of the previous rule's stateful matches (statistic, recent)
+                ctx.decisions.clear()
             ctx.pending = (chain.name, i + 1)
             if not rule.matches_packet(ctx):
                 continue
@@ -820,7 +830,7 @@ class Stack:
             if hook not in DST_HOOKS:
                 raise KplabError(f"{where}: {target} is only valid in PREROUTING and OUTPUT (reached from {hook})")
             if target == "DNAT":
-                nat = NatRange.parse(opts["--to-destination"].values[0])
+                nat = nat_range(opts["--to-destination"].values[0])
                 new_ip = nat.first_ip or p.dst
                 new_port = nat.first_port if nat.first_port is not None else p.dport
             else:
@@ -843,7 +853,7 @@ class Stack:
             raise KplabError(f"{where}: {target} is only valid in POSTROUTING and INPUT (reached from {hook})")
         extra = ""
         if target == "SNAT":
-            nat = NatRange.parse(opts["--to-source"].values[0])
+            nat = nat_range(opts["--to-source"].values[0])
             new_ip = nat.first_ip or p.src
             port_range = (nat.first_port, nat.last_port) if nat.first_port is not None else None
         else:

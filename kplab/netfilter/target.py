@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kplab.netfilter.option import Option, OptionSpec, ipv4_cidr, parse_mark
 
@@ -195,3 +196,10 @@ class NatRange:
         except ValueError:
             raise ValueError(f"bad NAT address {text!r}") from None
         return cls(first_ip, last_ip, first_port, last_port)
+
+
+@lru_cache(maxsize=4096)
+def nat_range(text: str) -> NatRange:
+    """NatRange.parse, once per distinct text (ValueError if bad): a DNAT or SNAT rule reads its
+    --to-destination/--to-source at every connection it translates. NatRange is frozen, so sharing is safe."""
+    return NatRange.parse(text)

@@ -135,11 +135,16 @@ class Flow:
             return packet
         icmp = packet.protocol.startswith("icmp")
         embedded = getattr(packet, "embedded", None)
-        return cls(packet.src, packet.dst, packet.protocol, packet.sport, packet.dport,
-                   packet.tcp_flags if packet.protocol == "tcp" else "", getattr(packet, "mark", 0) or 0,
-                   getattr(packet, "icmp_type", None) if icmp else None,
-                   getattr(packet, "icmp_code", None) if icmp else None,
-                   cls.of(embedded) if embedded is not None else None)
+        # Every field is given, so the values go straight into the instance: a frozen dataclass's __init__ sets
+        # them one object.__setattr__ call at a time, and a walk makes a Flow at every hop.
+        flow = object.__new__(cls)
+        flow.__dict__.update(src=packet.src, dst=packet.dst, protocol=packet.protocol, sport=packet.sport,
+                             dport=packet.dport, tcp_flags=packet.tcp_flags if packet.protocol == "tcp" else "",
+                             mark=getattr(packet, "mark", 0) or 0,
+                             icmp_type=getattr(packet, "icmp_type", None) if icmp else None,
+                             icmp_code=getattr(packet, "icmp_code", None) if icmp else None,
+                             embedded=cls.of(embedded) if embedded is not None else None)
+        return flow
 
     @property
     def flags(self) -> frozenset[str]:

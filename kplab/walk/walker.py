@@ -105,8 +105,13 @@ class Network:
 
 
 def _router_for(host: Host):
-    """The route callback the engine calls: the kernel's FIB lookup for this host."""
+    """The route callback the engine calls: the kernel's FIB lookup for this host.
+
+    The Route of a unicast entry depends only on the entry and the host's interfaces, which stay as they are
+    for the Network's life (a changed cluster builds a new Network), so it is made once per entry."""
     from kplab.netfilter import Route
+
+    made: dict[int, tuple[Any, Route]] = {}  # id(entry) -> (entry, its Route); the entry is kept alive with it
 
     def route(packet) -> Any:
         entry = host.lookup(packet.dst)
@@ -116,10 +121,15 @@ def _router_for(host: Host):
             return Route.failed(entry.kind)
         if entry.kind == "local":
             return Route(local=True, out_iface=None, gateway=None, src=packet.dst)
+        known = made.get(id(entry))
+        if known is not None and known[0] is entry:
+            return known[1]
         dev, via = entry.dev, entry.via
         if entry.nexthops:
             dev, via = entry.nexthops[0].dev, entry.nexthops[0].via
-        return Route(local=False, out_iface=dev, gateway=via, src=host.source_for(entry))
+        found = Route(local=False, out_iface=dev, gateway=via, src=host.source_for(entry))
+        made[id(entry)] = (entry, found)
+        return found
 
     return route
 
@@ -207,9 +217,7 @@ class Session:
             if tunnel is not None:
                 hop.steps.append(_encapsulation(tunnel, "decapsulate", f"inner packet appears on {in_iface}"))
             if port is not None and in_iface is not None:
-                bridge = in_iface if port != in_iface else None
-                hop.steps.append(Step("link", "receive", f"arrives on {port}" + (f" (bridge {bridge})" if bridge else ""),
-                                      LinkDetail(port, bridge)))
+                hop.steps.append(_arrival(port, in_iface if port != in_iface else None))
             if rejected is not None:
                 walk, rejected = stack.send_reject(rejected, chooser=chooser), None
             elif in_iface is None:
@@ -308,8 +316,17 @@ def _drop(reason: str, note: str = "") -> Step:
     return Step("drop", "DROP", reason, DropDetail(reason), note=note)
 
 
+@functools.lru_cache(maxsize=4096)
+def _arrival(port: str, bridge: str | None) -> Step:
+    """The link step of a packet arriving on `port` (a port of `bridge`, if any). A value: made once."""
+    return Step("link", "receive", f"arrives on {port}" + (f" (bridge {bridge})" if bridge else ""),
+                LinkDetail(port, bridge))
+
+
+@functools.lru_cache(maxsize=4096)
 def _encapsulation(tunnel: tuple[str, str, str, int], action: str, note: str) -> Step:
-    """A tunnel step; `tunnel` is the topology's (kind, outer src, outer dst, outer dport or IP protocol)."""
+    """A tunnel step; `tunnel` is the topology's (kind, outer src, outer dst, outer dport or IP protocol). A value:
+    made once."""
     kind, outer_src, outer_dst, extra = tunnel
     text = f"{kind} {outer_src} -> {outer_dst}" + (f" udp dport {extra}" if kind == "vxlan" else " proto 4 (ipip)")
     return Step("encapsulation", action, text,
@@ -574,10 +591,14 @@ class _Recorder:
         return hit
 
 
-def _seed_takes(calls: list[tuple[Any, bool]], seed: int) -> bool:
-    """True when SeededChooser(seed) makes exactly these decisions (it draws one random u32 per decision)."""
-    rng = random.Random(seed)
-    return all(probability.hits(rng.getrandbits(32)) == hit for probability, hit in calls)
+def _seed_takes(calls: list[tuple[Any, bool]], rng: random.Random, draws: list[int]) -> bool:
+    """True when SeededChooser(seed) makes exactly these decisions (it draws one random u32 per decision).
+
+    `rng` is random.Random(seed) and `draws` what it has drawn so far, shared by the branches checked for one
+    trace (seeding a Random costs more than a decision)."""
+    while len(draws) < len(calls):
+        draws.append(rng.getrandbits(32))
+    return all(probability.hits(u) == hit for (probability, hit), u in zip(calls, draws))
 
 
 def _walk_every_branch(network: Network, src: str, dst: str, port: int | None, protocol: str, reply: bool):
@@ -631,7 +652,8 @@ def run_trace(network: Network, src: str, dst: str, port: int | None = None, pro
     Every branch of the rules' random choices is walked once (kplab.netfilter.enumerate_outcomes); the Trace shows
     the branch SeededChooser(seed) takes and carries all outcomes, merged by ending, most likely first."""
     branches, outcomes, dns = _walk_every_branch(network, src, dst, port, protocol, reply)
-    chosen = next(b for _, b in branches if _seed_takes(b[0], seed))  # the seed's decisions are one of them
+    rng, draws = random.Random(seed), []
+    chosen = next(b for _, b in branches if _seed_takes(b[0], rng, draws))  # the seed's decisions are one of them
     _, pkt, walked, back = chosen
     return _as_trace(walked, pkt, src, dst, dns, back, outcomes, seed, notes + _policy_notes(network), network)
 
