@@ -89,9 +89,9 @@ def packets(events, client: tuple[str, int] | None = None) -> tuple[list, list]:
     """(the connection's first packet's events, its answer's events). The events are cut where a host sends a new
     traced packet (the TRACE rule in raw OUTPUT); the first packet is the one sent from `client` (ip, port; else
     the first sent), the answer the next packet sent back to where the first packet last was (a SYN-ACK or
-    datagram to its source, a reset, or an ICMP error to its source) — unless the client sends its packet again
-    first (a TCP SYN retransmitted after 1 s: the answer is then left out). Packets of older connections that
-    show up in between are left out."""
+    datagram to its source, a reset, or an ICMP error to its source); when the client sent its packet again (a
+    TCP SYN retransmitted after 1 s), the answer to the last copy. Packets of older connections that show up in
+    between are left out."""
     starts = [i for i, e in enumerate(events) if _is_start(e)] + [len(events)]
     segments = [events[a:b] for a, b in zip(starts, starts[1:])]
     sent_by = lambda seg: (seg[0].src, seg[0].sport)  # noqa: E731
@@ -104,7 +104,10 @@ def packets(events, client: tuple[str, int] | None = None) -> tuple[list, list]:
     for seg in segments[index + 1:]:
         e = seg[0]
         if sent_by(seg) == sent_by(request) and (e.dst, e.dport) == (request[0].dst, request[0].dport):
-            break  # sent again
+            # sent again (a TCP SYN after 1 s without an answer: the kernel rate-limits the ICMP errors of a
+            # failed route, one a second after a burst of five): the answer, if any, is to the last copy
+            last = next((x for x in reversed(seg) if isinstance(x, Event) and x.src is not None), last)
+            continue
         if (e.dst, e.dport) == (last.src, last.sport) or (e.protocol == "icmp" and e.dst == last.src):
             reply = seg
             break
