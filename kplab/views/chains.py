@@ -65,17 +65,33 @@ class LayoutTree:
     def endpoints(self) -> dict[str, Fraction]:
         """DNAT destination -> share of new connections through KUBE-SERVICES (the ClusterIP path)."""
         out: dict[str, Fraction] = {}
+        expanded: dict[str, ChainNode] = {}
+
+        def index(node: ChainNode) -> None:
+            expanded[node.name] = node
+            for b in node.branches:
+                if b.chain is not None:
+                    index(b.chain)
+        for _, branch in self.entries:
+            if branch.chain is not None:
+                index(branch.chain)
 
         def walk(node: ChainNode, weight: Fraction) -> None:
             for b in node.branches:
                 if b.dnat and b.share is not None:
                     out[b.dnat] = out.get(b.dnat, Fraction(0)) + weight * b.share
-                if b.chain is not None and b.share is not None:
-                    walk(b.chain, weight * b.share)
+                # a chain drawn once (under an earlier rule) is still where this rule's share goes: with session
+                # affinity the `recent --rcheck` rule draws KUBE-SEP-X first, the coin toss jumps to it again
+                below = b.chain if b.chain is not None else expanded.get(b.target) if b.seen else None
+                if below is not None and b.share is not None:
+                    walk(below, weight * b.share)
         for entry, branch in self.entries:
             if entry == "KUBE-SERVICES" and branch.chain is not None and branch.chain.name.startswith("KUBE-SVC-"):
                 walk(branch.chain, Fraction(1))
         return out
+
+
+_RECENT_SET = re.compile(r"\s*-m recent --set(\s+--(name|mask) \S+|\s+--[rd]source)*")
 
 
 def service_chains(cluster, service: str, port: int | str | None = None, node: str | None = None,
@@ -135,8 +151,9 @@ def _tree(rules, text: str, label: str, layout: str) -> LayoutTree:
             dnat = opt.values[0] if opt else None
         condition = _DROP_FROM_SUMMARY.sub(" ", rule.spec_text()).strip()
         # Only a rule that tests nothing but chance (and the protocol already matched upstream) can be weighed;
-        # a rule that also tests the source or address type takes an unknown part.
-        untested = re.fullmatch(r"(-p \w+)?", condition) is not None
+        # a rule that also tests the source or address type takes an unknown part. `-m recent --set` (session
+        # affinity's DNAT rule) tests nothing: it records the source and matches (xt_recent recent_mt).
+        untested = re.fullmatch(r"(-p \w+)?", _RECENT_SET.sub("", condition).strip()) is not None
         ends = target.startswith(OWN_CHAINS) or target in ("DNAT", "DROP", "REJECT", "KUBE-MARK-DROP")
         share = None
         if untested and probability is not None:

@@ -72,3 +72,16 @@ def test_headless_service_has_no_rules():
     cluster = load_cluster(DATA / "headless")
     with pytest.raises(KplabError, match="no kube-proxy rule for Service default/webapp-hs"):
         service_chains(cluster, "webapp-hs")
+
+
+def test_session_affinity_first_connection_splits_in_halves(article):
+    """With sessionAffinity: ClientIP each KUBE-SEP is drawn under its `recent --rcheck` rule and the coin tosses
+    jump to it again; a client on no list still ends at each endpoint with 1/2 (the DNAT rule's `recent --set`
+    tests nothing)."""
+    sticky = load_cluster(DATA / "article", DATA / "kube-proxy" / "sticky-service.yaml")
+    view = service_chains(sticky, "webapp-sticky", node="minikube")
+    pods = sorted(f"{p.ip}:80" for p in sticky.pods.values() if p.name.startswith("webapp"))
+    for layout in ("current", "v1.19"):
+        assert "--rcheck" in view.text(layout)
+        assert view.tree(layout).endpoints() == {ep: Fraction(1, 2) for ep in pods}
+    assert "no endpoint" not in view._repr_html_()
