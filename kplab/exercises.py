@@ -171,9 +171,17 @@ def check_source_seen(cluster, src: str, dst: str, answer: str, port: int | None
     if len(matches) == len(given) and {ip for ip, _ in given} == {ip for ip, _ in actual}:
         return Check(question, answer, True, f"The receiver sees {', '.join(seen)}.")
     hop, host, rule = _source_divergence(trace, given[0][0])
-    return Check(question, answer, False, f"The receiver sees {', '.join(seen)}.",
-                 hint="Follow the source address hop by hop: only NAT steps (MASQUERADE, SNAT) change it, and "
-                      "pod-to-pod traffic is never NATed.",
+    # the hint tells what is true of this packet's paths: a rewrite on all, on some, or on none of them
+    rewritten = {ip for ip, _ in actual if ip != trace.packet.src}
+    if not rewritten:
+        hint = ("Follow the source address hop by hop: only NAT steps (MASQUERADE, SNAT) change it, and no rule "
+                "on this packet's way rewrites it.")
+    else:
+        some = " on some of the ways it can go" if len(rewritten) < len(actual) else ""
+        hint = (f"Follow the source address hop by hop: a NAT step (MASQUERADE or SNAT) rewrites it{some}; find "
+                f"that rule, and whose address it puts in (MASQUERADE: the address of the interface the packet "
+                f"leaves by).")
+    return Check(question, answer, False, f"The receiver sees {', '.join(seen)}.", hint=hint,
                  hop=hop, host=host, rule=rule)
 
 

@@ -128,6 +128,16 @@ def test_source_seen_pod_to_pod_is_the_pod(article, auth):
     assert wrong.hop == 1 and pod_ip in wrong.rule  # it never carried the node address
 
 
+def test_source_seen_hint_says_what_this_packet_meets(article, auth):
+    """The hint is true of the packet asked about: no rewrite pod to pod, a rewrite to the outside, and for a
+    hairpin (a pod reaching itself through its Service) a rewrite on some of the ways only."""
+    assert "no rule" in x.check_source_seen(article, auth, "default/webapp", "192.168.49.2").hint
+    outside = x.check_source_seen(article, auth, "8.8.8.8", "10.244.0.3", port=80).hint
+    assert "rewrites it;" in outside and "never NATed" not in outside
+    hairpin = x.check_source_seen(article, "default/pod/webapp-d6989d74-7bqwt", "default/svc/webapp", "10.244.120.102")
+    assert hairpin.correct is False and "on some of the ways" in hairpin.hint
+
+
 def test_source_seen_with_port_and_unreadable(article, auth):
     pod_ip = article.pods[auth].ip
     assert x.check_source_seen(article, auth, "default/webapp", f"{pod_ip}:43210").correct is True
