@@ -398,10 +398,15 @@ def check_dns_type(cluster, name: str, answer: str, from_namespace: str = "defau
     if not records:
         return Check(question, answer, word == result.rcode, f"No record: {result.rcode}.")
     first = records[0]
+    # a CNAME's target is a fully qualified name that already ends in "."
+    said = f"{first.type} {first.value}" + ("" if first.value.endswith(".") else ".")
     if word == first.type:
-        return Check(question, answer, True, f"{first.type} {first.value}.")
-    return Check(question, answer, False, f"{first.type} {first.value}.",
-                 hint="An ExternalName Service has no address of its own: DNS can only point at another name.")
+        return Check(question, answer, True, said)
+    hint = ("An ExternalName Service has no address of its own: DNS can only point at another name."
+            if first.type == "CNAME" else
+            "A Service with a ClusterIP answers with that address, a headless one with its pods' addresses: "
+            "addresses are A records.")
+    return Check(question, answer, False, said, hint=hint)
 
 
 def check_rule_probability(cluster, node: str, service: str, answer: str) -> Check:

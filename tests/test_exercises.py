@@ -283,6 +283,9 @@ def test_dns_count_and_type():
     assert x.check_dns_type(headless, "payments", "cname").correct is True
     wrong = x.check_dns_type(headless, "payments", "A")
     assert wrong.correct is False and "api.payments.example.com" in wrong.message
+    assert ".." not in wrong.message and "ExternalName" in wrong.hint
+    a_record = x.check_dns_type(headless, "webapp", "CNAME")
+    assert a_record.correct is False and a_record.message.startswith("A ") and "ExternalName" not in a_record.hint
     assert x.check_dns_type(headless, "payments", "MX").correct is None
 
 
