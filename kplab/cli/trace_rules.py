@@ -74,8 +74,9 @@ def _warnings(text: str, ruleset) -> list[str]:
     if unreached and all(not c.rules for t in ruleset.tables.values() for c in t.chains.values() if c.builtin):
         found.append(f"no built-in chain jumps to any of the {len(unreached)} user chains "
                      f"({', '.join(unreached[:3])}{', ...' if len(unreached) > 3 else ''}), so no packet reaches "
-                     f"them: this looks like a restore payload (kube-proxy installs its PREROUTING/OUTPUT jumps "
-                     f"separately); use the node's `iptables-save` or `kplab rules --form save`")
+                     f"them: if this is a restore payload, the jumps into them are installed separately (kube-proxy "
+                     f"adds its PREROUTING/OUTPUT jumps outside its payload); use the node's whole `iptables-save` "
+                     f"(or `kplab rules --form save`)")
     return found
 
 
