@@ -109,6 +109,12 @@ def run(args) -> int:
     arrives = True if args.in_iface and args.in_iface != "lo" else None
     outcomes = trace_first_packet(stack, packet, args.in_iface or _in_iface(stack, src), arrives)
     data = report(outcomes, stack)
+    if not args.in_iface and fib is None and data["in_iface"]:
+        # without the node's addresses kplab cannot tell a local pod's packet (on its veth or cni0) from one
+        # arriving from the network: say which interface was assumed, as route_assumption does for the way out
+        data["in_iface_assumption"] = (f"no --in-iface and no --addrs/--routes given: assumed the packet arrives on "
+                                       f"{data['in_iface']} (a packet from a pod on this node arrives on its veth or "
+                                       f"bridge: give --in-iface, or --addrs so kplab routes back to the source)")
     data["warnings"] = _warnings(text, ruleset)
     if args.json:
         for warning in data["warnings"]:

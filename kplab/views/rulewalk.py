@@ -76,8 +76,10 @@ def text_report(outcomes: list[tuple[Fraction, Walk]], data: dict) -> str:
     if data["why"]:
         lines.append(f"connection fails: {data['why']}")
     lines += [f"out interface: {data['out_iface'] or '-'}" + (
-                  f"   (assumption: {data['route_assumption']})" if data["route_assumption"] else ""),
-              f"source after SNAT: {data['snat'] or '-'}",
+                  f"   (assumption: {data['route_assumption']})" if data["route_assumption"] else "")]
+    if data.get("in_iface_assumption"):
+        lines.append(f"in interface: {data['in_iface']}   (assumption: {data['in_iface_assumption']})")
+    lines += [f"source after SNAT: {data['snat'] or '-'}",
               f"endpoints: {', '.join(data['endpoints']) or '-'}",
               f"masquerade: {'yes' if data['masquerade'] else 'no'}", "", "outcomes:"]
     for p, w in outcomes:

@@ -103,6 +103,17 @@ def test_without_routes_the_assumption_is_stated(capsys, node):
     assert "assumption: " in capsys.readouterr().out
 
 
+def test_without_addresses_the_in_interface_assumption_is_stated(capsys, node):
+    """README example 4: a local pod's packet without --addrs is taken to arrive on eth0; the report says so."""
+    data = trace(capsys, node / "rules", "--src", "10.244.0.5", "--dst", "10.96.0.10", "--dport", 53)
+    assert data["in_iface"] == "eth0" and "--in-iface" in data["in_iface_assumption"]
+    assert main(["trace-rules", str(node / "rules"), "--src", "10.244.0.5", "--dst", "10.96.0.10", "--dport", "53"]) == 0
+    assert "in interface: eth0   (assumption: " in capsys.readouterr().out
+    for given in (["--in-iface", "cni0"], ["--addrs", node / "addrs", "--routes", node / "routes"]):
+        data = trace(capsys, node / "rules", "--src", "10.244.0.5", "--dst", "10.96.0.10", "--dport", 53, *given)
+        assert data["in_iface"] == "cni0" and "in_iface_assumption" not in data
+
+
 def test_blackhole_route_drops_at_the_routing_decision(capsys, node):
     data = trace(capsys, node / "rules", "--src", "172.17.0.2", "--dst", "10.99.0.1", "--dport", 80,
                  "--addrs", node / "addrs", "--route", "blackhole 10.99.0.0/16")
