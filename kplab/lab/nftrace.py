@@ -17,6 +17,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 NETLINK_NETFILTER = 12
 SOL_NETLINK = 270
@@ -57,10 +58,10 @@ ICMP_TYPES = {0: "echo-reply", 3: "destination-unreachable", 8: "echo-request", 
 TCP_FLAGS = ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"))
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One nftrace event: where (namespace id, table, chain, rule handle or the end of the chain), what the
-    rule decided, and the packet as it was at that moment (addresses, ports, flags, interfaces, mark)."""
+    rule decided, and the packet as it was at that moment (addresses, ports, flags, interfaces, mark). A NamedTuple
+    (immutable, and made several times faster than a frozen dataclass: a busy connection brings ~80 events)."""
 
     nsid: int
     table: str
@@ -158,15 +159,15 @@ def _attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
 
 
 def _string(value: bytes) -> str:
-    return value.split(b"\0", 1)[0].decode(errors="replace")
+    return value.partition(b"\0")[0].decode(errors="replace")
 
 
 def _packet_fields(network: bytes | None, transport: bytes | None) -> dict:
     fields: dict = {}
     if network and len(network) >= 20 and network[0] >> 4 == 4:
         proto = network[9]
-        fields["src"] = str(ipaddress.IPv4Address(network[12:16]))
-        fields["dst"] = str(ipaddress.IPv4Address(network[16:20]))
+        fields["src"] = socket.inet_ntoa(network[12:16])  # as ipaddress prints it, ten times faster
+        fields["dst"] = socket.inet_ntoa(network[16:20])
         fields["protocol"] = {6: "tcp", 17: "udp", 1: "icmp", 132: "sctp"}.get(proto, str(proto))
         if transport and len(transport) >= 4 and proto in (6, 17, 132):
             fields["sport"], fields["dport"] = struct.unpack_from("!HH", transport, 0)
@@ -213,8 +214,7 @@ def _tuple(data: bytes) -> Tuple:
     number = proto[1][0] if 1 in proto else 0
     port = lambda key: struct.unpack("!H", proto[key][:2])[0] if key in proto else None  # noqa: E731
     icmp = (proto[5][0], proto[6][0], port(4)) if 5 in proto and 6 in proto else None
-    return Tuple(str(ipaddress.IPv4Address(ip[1][:4])) if 1 in ip else "?",
-                 str(ipaddress.IPv4Address(ip[2][:4])) if 2 in ip else "?",
+    return Tuple(socket.inet_ntoa(ip[1][:4]) if 1 in ip else "?", socket.inet_ntoa(ip[2][:4]) if 2 in ip else "?",
                  PROTOCOLS.get(number, str(number)), port(2), port(3), icmp)
 
 
