@@ -44,18 +44,27 @@ from kplab.netfilter.target import PASSING, apply_xmark, nat_range
 
 DST_HOOKS = ("PREROUTING", "OUTPUT")
 # What makes a namespace track connections: a rule whose match or target needs conntrack (its checkentry calls
-# nf_ct_netns_get). Since Linux 4.10 conntrack's hooks are registered in a namespace only then, so a namespace
-# whose rules use none of these (a pod's, usually) has no conntrack table at all.
+# nf_ct_netns_get). Since Linux 4.10 (commit 0c66dc1ea3f0, "netfilter: conntrack: register hooks in netns when
+# needed by ruleset") conntrack's hooks are registered in a namespace only then, so a namespace whose rules use
+# none of these (a pod's, usually) has no conntrack table at all. Not among them: a nat table or chain alone,
+# and CT --notrack / NOTRACK (xt_ct_tg_check takes no reference for a notrack template). Checked in kpl-
+# namespaces on Linux 6.18 with iptables-nft 1.8.9 (tests/lab/test_conntrack.py).
 CONNTRACK_MATCHES = frozenset({"conntrack", "state", "connmark", "connlimit", "connbytes", "connlabel", "helper",
                                "cluster"})
-CONNTRACK_TARGETS = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "CT", "NOTRACK", "CONNMARK",
-                               "CONNSECMARK"})
+CONNTRACK_TARGETS = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "CT", "CONNMARK", "CONNSECMARK",
+                               "CLUSTERIP", "SYNPROXY"})
 
 
 def uses_conntrack(ruleset: Ruleset) -> bool:
-    """True when some rule needs conntrack in the namespace (CONNTRACK_MATCHES, CONNTRACK_TARGETS)."""
-    return any(rule.target in CONNTRACK_TARGETS or any(m.name in CONNTRACK_MATCHES for m in rule.matches)
+    """True when some rule needs conntrack in the namespace (CONNTRACK_MATCHES, CONNTRACK_TARGETS; CT with
+    --notrack does not)."""
+    return any((rule.target in CONNTRACK_TARGETS and not _notrack(rule))
+               or any(m.name in CONNTRACK_MATCHES for m in rule.matches)
                for _, rule in ruleset.rules())
+
+
+def _notrack(rule: Rule) -> bool:
+    return rule.target == "CT" and any(o.name == "--notrack" for o in rule.target_options)
 _REJECT_CODES = {"icmp-net-unreachable": 0, "icmp-host-unreachable": 1, "icmp-proto-unreachable": 2,
                  "icmp-port-unreachable": 3, "icmp-net-prohibited": 9, "icmp-host-prohibited": 10,
                  "icmp-admin-prohibited": 13}

@@ -334,8 +334,8 @@ BOOKKEEPING = ("conntrack", "link")  # one side alone: shown, not counted (see _
 def _step_row(sh, kh, si, ki, sim_steps, ker_steps, skeys, kkeys, client) -> dict:
     if si is None or ki is None:
         # A conntrack record or a link step on one side only is bookkeeping, not a decision: the kernel reports
-        # entry updates kplab folds into the state it names, and kplab tracks connections in namespaces the
-        # kernel may not (conntrack runs in a namespace only once its rules need it). Shown, marked, not counted.
+        # entry updates kplab folds into the state it names. (Both track in the same namespaces, those whose rules
+        # need conntrack: kplab.netfilter.stack.uses_conntrack.) Shown, marked, not counted.
         step = sh.steps[si] if si is not None else kh.steps[ki]
         alone = step.kind in BOOKKEEPING
         return {"state": ("alone-" if alone else "") + ("kernel" if si is None else "kplab"),
@@ -942,7 +942,7 @@ PLAYER_JS = r"""
     foot.innerHTML = (state.i === n - 1 ? '<div><span class="who kplab">kplab</span> ' + esc(W.ends.kplab) +
       '</div><div><span class="who kernel">kernel</span> ' + esc(W.ends.kernel) + ' ' + (W.same_end ? badge(0) : badge(1)) + '</div>' : '') +
       '<div>· shown, not counted: ' + esc(C.unreported.length ? C.unreported.join(', ') + ' steps (the kernel’s trace has none); ' : '') +
-      'conntrack records only one side reports (the kernel’s entry updates; namespaces where it tracks nothing)</div>' +
+      'conntrack records only one side reports (the kernel’s entry updates)</div>' +
       '<div class="k">' + esc(C.ports) + '</div>' + (C.tally ? '<pre class="tally" data-testid="tally">' + esc(C.tally) + '</pre>' : '');
     var fwd = moveFrom !== undefined && moveFrom === state.i - 1;
     if (sh) { if (fwd) animate(dot, 'anim', sh.points, function () {}); else stay(dot, 'anim', sh.points); }

@@ -69,8 +69,12 @@ class Connection:
         return trace
 
     def conntrack(self, host: str) -> str:
-        """That host's conntrack table, like `conntrack -L`."""
-        return str(self.session.stack(host).conntrack)
+        """That host's conntrack table, like `conntrack -L`: empty where no rule needs conntrack (a pod's namespace,
+        the router's; Stack.tracks), since the kernel keeps no table there. kplab still follows the connection on
+        such a host, as its sockets do, but that bookkeeping is not conntrack's."""
+        from kplab.netfilter.conntrack import Conntrack
+        stack = self.session.stack(host)
+        return str(stack.conntrack if stack.tracks else Conntrack())
 
     def handshake(self) -> list[Trace]:
         """SYN, SYN-ACK, ACK, data, FIN — the usual life of a TCP connection."""

@@ -281,6 +281,10 @@ def test_output_tables_match_the_first_routes_device_after_nat_reroutes():
     ("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", False),  # an empty nat table
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n", True),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n", True),
+    ("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j RETURN\nCOMMIT\n", False),  # a nat chain alone
+    ("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j CT --notrack\nCOMMIT\n", False),
+    ("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j CT --zone 1\nCOMMIT\n", True),
+    ("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j CONNMARK --restore-mark\nCOMMIT\n", True),
     (SERVICE, True),  # DNAT, MASQUERADE
 ])
 def test_conntrack_only_where_a_rule_needs_it(text, tracks):
