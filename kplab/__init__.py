@@ -90,6 +90,23 @@ def _endpoint(cluster, text: str, role: str, port: int | None) -> tuple[str, str
     return ref.key, ref.note
 
 
+def _port_note(cluster, destination: str, port: int | None, protocol: str) -> str:
+    """A sentence when `port` is not one of the destination Service's ports: kube-proxy writes rules per Service
+    port (proxier.go), so the packet keeps its destination and no rule of the Service matches it."""
+    from kplab.k8s.reference import resolve
+
+    if port is None:
+        return ""
+    ref = resolve(cluster, destination, "destination")
+    svc = cluster.services.get(ref.key) if ref is not None and ref.kind == "service" else None
+    if svc is None or not svc.ports or any(p.port == port and p.protocol.lower() == protocol.lower()
+                                           for p in svc.ports):
+        return ""
+    ports = ", ".join(f"{p.port}/{p.protocol}" for p in svc.ports)
+    return (f"Service {ref.key} has no port {port}/{protocol.upper()} (its ports: {ports}): kube-proxy writes no "
+            f"rule for it, so no rule DNATs the packet and it keeps its destination")
+
+
 def trace(cluster: "Cluster", source: str, destination: str, port: int | None = None, protocol: str = "tcp",
           seed: int = 0, reply: bool = False, **options: Any) -> "Trace":
     """One packet from `source` to `destination` through the cluster's rules: a frozen Trace (kplab.walk.trace).
@@ -107,7 +124,7 @@ def trace(cluster: "Cluster", source: str, destination: str, port: int | None = 
 
     src, src_note = _endpoint(cluster, source, "source", None)
     dst, dst_note = _endpoint(cluster, destination, "destination", port)
-    notes = tuple(n for n in (src_note, dst_note) if n)
+    notes = tuple(n for n in (src_note, dst_note, _port_note(cluster, destination, port, str(protocol))) if n)
     try:
         return run_trace(network(cluster, **options), src, dst, port=port, protocol=str(protocol).lower(), seed=seed,
                          reply=reply, notes=notes)

@@ -85,6 +85,19 @@ def test_trace_workload_to_service_with_exact_outcomes(article):
     assert t == kplab.trace(article, "default/deploy/auth", "default/svc/frontend").__class__.from_dict(t.to_dict())
 
 
+def test_a_port_the_service_lacks_is_said_in_the_notes(article):
+    """kube-proxy writes rules per Service port: --port 81 on webapp (80/TCP) is not DNATed, and the notes say why
+    instead of leaving the student to read the whole walk to the default route."""
+    t = kplab.trace(article, "deploy/auth", "svc/webapp", port=81)
+    assert any("has no port 81/TCP (its ports: 80/TCP)" in n for n in t.notes)
+    assert t.verdict != "ACCEPT" and t.packet.dst == "10.96.1.3"
+    assert not any("has no port" in n for n in kplab.trace(article, "deploy/auth", "svc/webapp", port=80).notes)
+    dns = kplab.trace(article, "deploy/auth", "kube-system/svc/kube-dns", port=53, protocol="udp")
+    assert not any("has no port" in n for n in dns.notes)
+    tcp = kplab.trace(article, "deploy/auth", "svc/webapp", port=80, protocol="udp")
+    assert any("has no port 80/UDP" in n for n in tcp.notes)
+
+
 def test_spellings_reach_the_same_objects(article):
     base = kplab.trace(article, "default/auth-565fbb4985-5kr4m", "default/frontend")
     for src, dst in [("pod/auth-565fbb4985-5kr4m", "service/frontend"), ("default/po/auth-565fbb4985-5kr4m", "SVC/frontend"),
