@@ -136,3 +136,34 @@ def test_one_meaning_per_name():
     for name in ("Step", "Connection", "Rule", "Peer", "Endpoint", "run_trace", "Decision", "ConntrackEntry",
                  "PolicyRule", "Neighbour", "Party", "Trace", "Hop", "Outcome", "Flow", "FlowDiff"):
         assert len(defined.get(name, [])) == 1, (name, defined.get(name))
+
+
+# Words that only a reader of rule text needs: the flags that shape a rule after `-A CHAIN` (header, match, jump).
+RULE_FLAGS = {"-j", "--jump", "-g", "--goto", "-m", "--match", "-p", "--protocol", "-s", "--source", "-d",
+              "--destination", "-i", "--in-interface", "-o", "--out-interface"}
+TEXT_TOOLS = {"re", "shlex"}
+# These read rules through kplab.netfilter's parser (Rule, Match, Option objects, rule_words/rule_target).
+READ_BY_NETFILTER = ("kplab.views.listing", "kplab.kubeproxy.tables")
+
+
+def own_rule_parsing(tree: ast.Module, module: str) -> list[str]:
+    """Signs that a module reads iptables rule text itself: a regex or shell-splitting module, or a rule flag
+    (`-j`, `-m`, ...) as a word of a string it acts on (docstrings may mention them)."""
+    found = [f"imports {n}" for n in sorted(imports(tree, module)) if n in TEXT_TOOLS]
+    docs = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                and RULE_FLAGS & set(node.value.split()):
+            found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+def test_the_rule_text_check_can_fail():
+    old = ast.parse('import shlex\n\ndef target(spec):\n    """after -j"""\n    s = " " + spec\n'
+                    '    return s[s.rfind(" -j ") + 4:]\n')
+    assert own_rule_parsing(old, "kplab.views.listing") == ["imports shlex", "line 6: ' -j '"]
+
+
+@pytest.mark.parametrize("module", READ_BY_NETFILTER)
+def test_rule_text_is_read_only_by_netfilter(module):
+    assert own_rule_parsing(MODULES[module], module) == []

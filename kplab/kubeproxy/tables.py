@@ -4,47 +4,51 @@ what `iptables-save` shows back.
 This is a model of the iptables *userspace contract*, not of packet processing (that is kplab.netfilter): a chain
 line creates or flushes a chain, `-A` appends, `-X` deletes an empty, unreferenced chain, and each table commits
 atomically — so a partial restore that would leave a dangling jump fails, as it does on a node.
+
+NodeTables reads the restore *commands* (`*table`, `:CHAIN`, `-A CHAIN`, `-X CHAIN`, COMMIT); each rule after
+`-A CHAIN` is read by kplab.netfilter (its words and its target, as parse_ruleset reads them), and the built-in
+chains and targets are netfilter's.
 """
 from __future__ import annotations
 
-import copy
 from collections import Counter
 
 from kplab.errors import KplabError
+from kplab.netfilter.rule import BUILTIN_TARGETS
+from kplab.netfilter.ruleset import BUILTIN_CHAINS, ParseCache, rule_target, rule_words
 
-BUILTIN_CHAINS = {
-    "filter": ("INPUT", "FORWARD", "OUTPUT"),
-    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
-    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
-}
-TABLE_ORDER = ("filter", "nat", "mangle")
-# Targets provided by extensions (not chains); a jump to anything else must name an existing chain.
-EXTENSION_TARGETS = frozenset({
-    "ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG",
-    "NFLOG", "TRACE", "NOTRACK", "CT", "TPROXY", "CHECKSUM", "TCPMSS", "SET",
-})
+TABLE_ORDER = ("filter", "nat", "mangle")  # the tables kube-proxy writes, in the order iptables-save prints them
 
 
 class RestoreError(KplabError):
     """iptables-restore refused the payload (nothing of the failing table was applied)."""
 
 
-def jump_target(spec: str) -> str | None:
-    """The chain or target after the last -j / -g of a rule spec."""
-    s = " " + spec
-    i = max(s.rfind(" -j "), s.rfind(" -g "))
-    return s[i + 4:].split(" ", 1)[0] if i >= 0 else None
-
-
 class NodeTables:
+    """Each table's chains, each chain's rules as written (the text after `-A CHAIN`), and the built-in chains'
+    policies."""
+
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, list[str]]] = {
             t: {c: [] for c in BUILTIN_CHAINS[t]} for t in TABLE_ORDER}
         self.policies: dict[tuple[str, str], str] = {
             (t, c): "ACCEPT" for t in TABLE_ORDER for c in BUILTIN_CHAINS[t]}
+        self._targets: dict[str, str | None] = {}  # rule text -> its target, as netfilter reads it
+        self._cache = ParseCache()
 
     def copy(self) -> "NodeTables":
-        return copy.deepcopy(self)
+        other = NodeTables()
+        other.tables = {t: {c: list(rules) for c, rules in chains.items()} for t, chains in self.tables.items()}
+        other.policies = dict(self.policies)
+        other._targets, other._cache = self._targets, self._cache  # text -> target never changes: shared
+        return other
+
+    def jump_target(self, spec: str, where: str = "<rule>") -> str | None:
+        """The chain or target a rule (the text after `-A CHAIN`) jumps to, or None (kplab.netfilter reads it)."""
+        target = self._targets.get(spec, False)
+        if target is False:
+            target = self._targets[spec] = rule_target(rule_words(spec, where), self._cache)
+        return target
 
     # --- single commands (iptables -N / -I / -A) -------------------------------------------------------------
     def chains(self, table: str) -> list[str]:
@@ -88,7 +92,7 @@ class NodeTables:
                 table = line[1:]
                 if table not in self.tables:
                     raise RestoreError(f"{where}: unknown table {table!r}")
-                work = copy.deepcopy(self.tables[table])
+                work = {c: list(rules) for c, rules in self.tables[table].items()}
                 refs = None
             elif work is None:
                 raise RestoreError(f"{where}: rule outside a table: {line!r}")
@@ -103,16 +107,16 @@ class NodeTables:
                         self.policies[(table, name)] = policy
                 else:
                     if refs is not None:
-                        refs.subtract(jump_target(r) for r in work.get(name, ()))
+                        refs.subtract(self.jump_target(r) for r in work.get(name, ()))
                     work[name] = []  # create, or flush an existing chain
             elif line.startswith("-A "):
                 chain, _, spec = line[3:].partition(" ")
                 if chain not in work:
                     raise RestoreError(f"{where}: chain {chain} does not exist")
-                self._check_target(work, table, spec, where)
+                target = self._check_target(work, table, spec, where)
                 work[chain].append(spec)
                 if refs is not None:
-                    refs[jump_target(spec)] += 1
+                    refs[target] += 1
             elif line.startswith("-X "):
                 chain = line[3:].strip()
                 if chain not in work:
@@ -120,9 +124,9 @@ class NodeTables:
                 if work[chain]:
                     raise RestoreError(f"{where}: cannot delete chain {chain}: it is not empty")
                 if refs is None:
-                    refs = Counter(jump_target(r) for rules in work.values() for r in rules)
+                    refs = Counter(self.jump_target(r) for rules in work.values() for r in rules)
                 if refs[chain] > 0:
-                    user = next(c for c, rules in work.items() for r in rules if jump_target(r) == chain)
+                    user = next(c for c, rules in work.items() for r in rules if self.jump_target(r) == chain)
                     raise RestoreError(f"{where}: cannot delete chain {chain}: still referenced from {user} "
                                        "(Too many links)")
                 del work[chain]
@@ -131,12 +135,16 @@ class NodeTables:
         if work is not None:
             raise RestoreError(f"{source}: table {table} has no COMMIT")
 
-    @staticmethod
-    def _check_target(work: dict[str, list[str]], table: str, spec: str, where: str) -> None:
-        target = jump_target(spec)
-        if target and target not in work and target not in EXTENSION_TARGETS:
+    def _check_target(self, work: dict[str, list[str]], table: str, spec: str, where: str) -> str | None:
+        """The rule's target; RestoreError when it names neither a target iptables ships nor a chain of the table."""
+        try:
+            target = self.jump_target(spec, where)
+        except KplabError as e:
+            raise RestoreError(str(e)) from None
+        if target and target not in work and target not in BUILTIN_TARGETS:
             raise RestoreError(f"{where}: jump to {target}, which is not a chain of table {table} "
                                "(Couldn't load target)")
+        return target
 
     # --- iptables-save -------------------------------------------------------------------------------------------
     def save_text(self, tables: tuple[str, ...] = TABLE_ORDER) -> str:

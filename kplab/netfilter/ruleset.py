@@ -927,3 +927,22 @@ def _check_table(table: Table, source: str, partial: bool) -> None:
             else:
                 state[name] = 2
                 stack.pop()
+
+
+def rule_words(spec: str, where: str = "<rule>") -> list[str]:
+    """A rule's text split into words as iptables-restore splits it (shell quoting: `--comment "a b"` is one
+    word). KplabError naming `where` when a quote is unbalanced."""
+    return _tokens(spec, where)
+
+
+def rule_target(words: list[str], cache: ParseCache | None = None) -> str | None:
+    """The target or chain a rule jumps to (`-j`/`-g`), from its words after `-A CHAIN`, read the way
+    parse_rule_spec reads it; None for a rule without one. `cache` keeps each rule shape's reading across calls
+    (a kube-proxy payload repeats a few shapes)."""
+    key = shape_key(words)
+    shape = cache.shapes.get(key) if cache is not None else None
+    if shape is None:
+        shape = RuleShape(words)
+        if cache is not None:
+            cache.shapes[key] = shape
+    return None if shape.target_position is None else words[shape.target_position]

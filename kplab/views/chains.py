@@ -125,14 +125,14 @@ def service_chains(cluster, service: str, port: int | str | None = None, node: s
     for layout in layouts:
         text = node_ruleset_text(cluster, node, layout=layout)
         rules = parse_ruleset(text, source=f"node {node} ({layout})")
-        trees.append(_tree(rules, text, label, layout))
+        trees.append(_tree(rules, label, layout))
     if not any(t.entries for t in trees):
         raise KplabError(f"node {node} has no kube-proxy rule for Service {label} port {sp.port}/{sp.protocol} "
                          f"(type {svc.type}{', headless' if svc.cluster_ip in (None, '', 'None') else ''})")
     return ServiceChains(label, f"{sp.port}/{sp.protocol}", node, svc.cluster_ip, trees)
 
 
-def _tree(rules, text: str, label: str, layout: str) -> LayoutTree:
+def _tree(rules, label: str, layout: str) -> LayoutTree:
     from kplab.netfilter.probability import Probability
     from kplab.views.listing import list_rules
 
@@ -195,8 +195,8 @@ def _tree(rules, text: str, label: str, layout: str) -> LayoutTree:
                     entries.append((entry, b))
     listing = ""
     if entries:
-        listing = "\n".join(_entry_listing(list_rules(text, "nat", e), label) for e in dict.fromkeys(e for e, _ in entries))
-        listing += "\n" + "\n".join(list_rules(text, "nat", c) for c in order)
+        listing = "\n".join(_entry_listing(list_rules(rules, "nat", e), label) for e in dict.fromkeys(e for e, _ in entries))
+        listing += "\n" + "\n".join(list_rules(rules, "nat", c) for c in order)
     return LayoutTree(layout, entries, order, listing)
 
 

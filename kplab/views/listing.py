@@ -1,40 +1,28 @@
 """`iptables -t TABLE -L [CHAIN] -n` listings of a rule set — the form the article's listings are in.
 
-Built from rule text (iptables-save syntax); each match and target is printed the way its iptables extension
-prints it in a listing (`/* comment */`, `tcp dpt:80`, `statistic mode random probability 0.50000000000`,
-`ADDRTYPE match dst-type LOCAL`, `MARK or 0x4000`, `to:10.244.120.102:80`, ...).
+Read by kplab.netfilter (parse_ruleset: the rule set the kernel would hold, values in canonical form); each match
+and target is printed the way its iptables extension's print function does (`/* comment */`, `tcp dpt:80`,
+`statistic mode random probability 0.50000000000`, `ADDRTYPE match dst-type LOCAL`, `MARK or 0x4000`,
+`to:10.244.120.102:80`, `[goto]` ...). Chains come as the kernel lists them: built-in chains in hook order, then
+user chains by name. Without -v a listing shows no interfaces and no counters.
+
+One simplification, said here: the `prot` column names the protocol (`tcp`, `all`) as iptables before 1.8.9 (the
+article's) prints it; iptables 1.8.9 with -n prints its number (`6`, `0`).
 """
 from __future__ import annotations
 
-import shlex
-
 from kplab.errors import KplabError
+from kplab.netfilter.match import Match
+from kplab.netfilter.option import Option, parse_mark
+from kplab.netfilter.probability import Probability
+from kplab.netfilter.rule import Rule
+from kplab.netfilter.ruleset import Ruleset, parse_ruleset
 
 HEADER = "target     prot opt source               destination         "
-_NO_VALUE = {"--rcheck", "--set", "--update", "--remove", "--reap", "--random-fully", "--physdev-is-in",
-             "--physdev-is-out", "--physdev-is-bridged", "--random", "--persistent"}
-
-
-def _chains(text: str) -> dict[str, dict]:
-    tables: dict[str, dict] = {}
-    current = None
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#") or line == "COMMIT":
-            continue
-        if line.startswith("*"):
-            current = tables.setdefault(line[1:], {"order": [], "policy": {}, "rules": {}})
-        elif current is None:
-            raise KplabError(f"<rules>:{n}: rule outside a table")
-        elif line.startswith(":"):
-            name, policy = (line[1:].split() + ["-"])[:2]
-            current["order"].append(name)
-            current["policy"][name] = policy
-            current["rules"].setdefault(name, [])
-        elif line.startswith("-A "):
-            tokens = shlex.split(line)
-            current["rules"].setdefault(tokens[1], []).append(tokens[2:])
-    return tables
+_TCP_FLAGS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10, "URG": 0x20, "ECE": 0x40, "CWR": 0x80}
+_LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "error": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
+_LOG_FLAGS = (("--log-tcp-sequence", 0x01), ("--log-tcp-options", 0x02), ("--log-ip-options", 0x04),
+              ("--log-uid", 0x08))
 
 
 def _address(value: str | None) -> str:
@@ -45,21 +33,9 @@ def _address(value: str | None) -> str:
     return value
 
 
-def _probability(text: str) -> str:
-    threshold = int(float(text) * (1 << 31) + 0.5)  # what iptables stores: lround(p * 2^31)
-    return f"{threshold / (1 << 31):.11f}"
-
-
-def _mark_target(opts: dict[str, str]) -> str:
-    if "--or-mark" in opts:
-        return f"MARK or {opts['--or-mark']}"
-    if "--xor-mark" in opts:
-        return f"MARK xor {opts['--xor-mark']}"
-    if "--and-mark" in opts:
-        return f"MARK and {opts['--and-mark']}"
-    value = opts.get("--set-xmark") or opts.get("--set-mark") or "0"
-    mark, _, mask = value.partition("/")
-    m, k = int(mark, 0), int(mask, 0) if mask else 0xFFFFFFFF
+def _mark_target(options: dict[str, Option]) -> str:
+    """libxt_MARK's print of a --set-xmark value/mask (every MARK form is read into that by the parser)."""
+    m, k = parse_mark(options["--set-xmark"].values[0])
     if m == 0:
         return f"MARK and {~k & 0xFFFFFFFF:#x}"
     if m == k:
@@ -71,135 +47,138 @@ def _mark_target(opts: dict[str, str]) -> str:
     return f"MARK xset {m:#x}/{k:#x}"
 
 
-def _match_text(name: str, opts: list[tuple[bool, str, str | None]]) -> str:
-    d = {flag: (neg, value) for neg, flag, value in opts}
+def _flag_bits(names: str) -> int:
+    return 0 if names == "NONE" else sum(_TCP_FLAGS[n] for n in names.split(","))
 
-    def bang(flag):
-        return "!" if d[flag][0] else ""
+
+def _match_text(match: Match) -> str:
+    """What the match's extension prints in a listing (its print function, numeric form)."""
+    d = {o.name: o for o in match.options}
+    name = match.name
+
+    def value(flag: str) -> str:
+        return d[flag].values[0]
+
+    def bang(flag: str) -> str:
+        return "!" if d[flag].negated else ""
     if name == "comment":
-        return f"/* {d['--comment'][1]} */"
+        return f"/* {value('--comment')} */"
     if name in ("tcp", "udp", "sctp"):
         parts = [name]
         if "--sport" in d:
-            parts.append(f"spt:{bang('--sport')}{d['--sport'][1]}")
+            parts.append(f"spt:{bang('--sport')}{value('--sport')}")
         if "--dport" in d:
-            parts.append(f"dpt:{bang('--dport')}{d['--dport'][1]}")
+            parts.append(f"dpt:{bang('--dport')}{value('--dport')}")
+        if "--tcp-flags" in d:
+            mask, comp = d["--tcp-flags"].values
+            parts.append(f"flags:{bang('--tcp-flags')}0x{_flag_bits(mask):02X}/0x{_flag_bits(comp):02X}")
+        if "--syn" in d:
+            parts.append(f"flags:{bang('--syn')}0x17/0x02")
         return " ".join(parts)
+    if name == "multiport":
+        flag = next(f for f in ("--sports", "--dports", "--ports") if f in d)
+        return f"multiport {flag[2:]} {' !' if d[flag].negated else ''}{value(flag)}"
     if name == "addrtype":
         parts = ["ADDRTYPE match"]
         for flag, word in (("--src-type", "src-type"), ("--dst-type", "dst-type")):
             if flag in d:
-                parts.append(f"{word} {bang(flag)}{d[flag][1]}")
+                parts.append(f"{word} {bang(flag)}{value(flag)}")
         return " ".join(parts)
     if name == "statistic":
-        return f"statistic mode {d['--mode'][1]} probability {_probability(d['--probability'][1])}"
+        if value("--mode") == "nth":
+            return f"statistic mode nth every {value('--every')} packet {d['--packet'].values[0] if '--packet' in d else 0}"
+        return f"statistic mode random probability {Probability.parse(value('--probability')).text()}"
     if name == "mark":
-        return f"mark match {'! ' if d['--mark'][0] else ''}{d['--mark'][1]}"
-    if name == "conntrack":
-        return f"{'! ' if d['--ctstate'][0] else ''}ctstate {d['--ctstate'][1]}"
+        return f"mark match {'! ' if d['--mark'].negated else ''}{value('--mark')}"
+    if name in ("conntrack", "state") and set(d) <= {"--ctstate", "--state"}:
+        flag = "--ctstate" if name == "conntrack" else "--state"
+        word = "ctstate" if name == "conntrack" else "state"
+        return f"{'! ' if d[flag].negated else ''}{word} {value(flag)}"
     if name == "recent":
-        mode = "CHECK" if "--rcheck" in d else "SET" if "--set" in d else "UPDATE" if "--update" in d else "REMOVE"
-        parts = [f"recent: {mode}"]
+        mode = next(word for flag, word in (("--rcheck", "CHECK"), ("--set", "SET"), ("--update", "UPDATE"),
+                                            ("--remove", "REMOVE")) if flag in d)
+        parts = [f"recent: {'!' if any(o.negated for o in match.options) else ''}{mode}"]
         if "--seconds" in d:
-            parts.append(f"seconds: {d['--seconds'][1]}")
+            parts.append(f"seconds: {value('--seconds')}")
         if "--reap" in d:
             parts.append("reap")
-        parts.append(f"name: {d['--name'][1]} side: source mask: 255.255.255.255")
+        if "--hitcount" in d:
+            parts.append(f"hit_count: {value('--hitcount')}")
+        if "--rttl" in d:
+            parts.append("TTL-Match")
+        parts.append(f"name: {value('--name')} side: {'dest' if '--rdest' in d else 'source'} "
+                     f"mask: {value('--mask')}")
         return " ".join(parts)
+    if name == "icmp":
+        return f"icmptype {bang('--icmp-type')}{value('--icmp-type')}"
+    if name == "iprange":
+        return " ".join(f"{'source' if flag == '--src-range' else 'destination'} IP range {bang(flag)}{value(flag)}"
+                        for flag in ("--src-range", "--dst-range") if flag in d)
+    if name == "set":
+        set_name, directions = d["--match-set"].values
+        return f"{'! ' if d['--match-set'].negated else ''}match-set {set_name} {directions}"
     if name == "nfacct":
-        return f"nfacct-name  {d['--nfacct-name'][1]}"
+        return f"nfacct-name  {value('--nfacct-name')}"
     if name == "physdev":
-        return "PHYSDEV match " + " ".join(f"{'! ' if neg else ''}{flag}" for neg, flag, _ in opts)
-    return name + " " + " ".join(f"{'! ' if n else ''}{f} {v or ''}".strip() for n, f, v in opts)
+        return "PHYSDEV match " + " ".join(f"{'! ' if o.negated else ''}{o.name}" for o in match.options)
+    # An extension whose listing form kplab does not model: its options as iptables-save writes them.
+    return name + " " + " ".join(o.text() for o in match.options)
 
 
-def list_rule(tokens: list[str]) -> str:
-    proto, proto_neg, src, src_neg, dst, dst_neg = "all", False, None, False, None, False
-    matches: list[tuple[str, list]] = []
-    target, target_opts = "", {}
-    neg = False
-    i = 0
-    current: list | None = None
-    while i < len(tokens):
-        t = tokens[i]
-        if t == "!":
-            neg = True
-            i += 1
-            continue
-        if t == "-m":
-            current = []
-            matches.append((tokens[i + 1], current))
-            i += 2
-        elif t == "-p":
-            proto, proto_neg = tokens[i + 1], neg
-            i += 2
-        elif t in ("-s", "--source"):
-            src, src_neg = tokens[i + 1], neg
-            i += 2
-        elif t in ("-d", "--destination"):
-            dst, dst_neg = tokens[i + 1], neg
-            i += 2
-        elif t in ("-j", "-g"):
-            target = tokens[i + 1]
-            i += 2
-            while i < len(tokens):
-                flag = tokens[i]
-                if i + 1 < len(tokens) and not tokens[i + 1].startswith("--") and flag not in _NO_VALUE:
-                    target_opts[flag] = tokens[i + 1]
-                    i += 2
-                else:
-                    target_opts[flag] = ""
-                    i += 1
-            break
-        elif t.startswith("--"):
-            if current is None:  # an option of the protocol's implicit match
-                current = []
-                matches.append((proto, current))
-            if t in _NO_VALUE or i + 1 >= len(tokens) or (tokens[i + 1].startswith("-") and tokens[i + 1] != "-"):
-                current.append((neg, t, None))
-                i += 1
-            else:
-                current.append((neg, t, tokens[i + 1]))
-                i += 2
-        else:
-            raise KplabError(f"cannot list rule option {t!r} in: {' '.join(tokens)}")
-        neg = False
-    extras = [_match_text(name, opts) for name, opts in matches]
-    if target == "DNAT":
-        extras.append(f"to:{target_opts.get('--to-destination', '')}")
-    elif target == "SNAT":
-        extras.append(f"to:{target_opts.get('--to-source', '')}")
-    elif target == "MARK":
-        extras.append(_mark_target(target_opts))
-    elif target == "MASQUERADE" and "--random-fully" in target_opts:
-        extras.append("random-fully")
-    elif target == "REJECT":
-        extras.append(f"reject-with {target_opts.get('--reject-with', 'icmp-port-unreachable')}")
-    shown_target = "MARK" if target == "MARK" else target
-    line = (f"{shown_target:<9} {'!' if proto_neg else ' '}{proto:<5}-- "
-            f"{'!' if src_neg else ' '}{_address(src):<19} {'!' if dst_neg else ' '}{_address(dst):<19} ")
-    return (line + "".join(" " + e for e in extras)).rstrip()  # each extension prints a leading space
+def _target_text(rule: Rule) -> str | None:
+    """What the target's extension prints after the matches, if anything."""
+    d = {o.name: o for o in rule.target_options}
+    flags = [word for word in ("--random", "--random-fully", "--persistent") if word in d]
+    if rule.target in ("DNAT", "SNAT"):
+        to = d["--to-destination" if rule.target == "DNAT" else "--to-source"].values[0]
+        return " ".join([f"to:{to}"] + [f[2:] for f in flags])
+    if rule.target == "MARK":
+        return _mark_target(d)
+    if rule.target in ("MASQUERADE", "REDIRECT"):
+        ports = [f"{'masq' if rule.target == 'MASQUERADE' else 'redir'} ports: {d['--to-ports'].values[0]}"] \
+            if "--to-ports" in d else []
+        return " ".join(ports + [f[2:] for f in flags]) or None
+    if rule.target == "REJECT":
+        return f"reject-with {d['--reject-with'].values[0]}"
+    if rule.target == "LOG":
+        level = d["--log-level"].values[0] if "--log-level" in d else "4"
+        level = str(_LOG_LEVELS.get(level, level))
+        bits = sum(bit for flag, bit in _LOG_FLAGS if flag in d)
+        prefix = f' prefix "{d["--log-prefix"].values[0]}"' if "--log-prefix" in d else ""
+        return f"LOG flags {bits} level {level}{prefix}"
+    return None
 
 
-def list_rules(text: str, table: str = "nat", chain: str | None = None) -> str:
-    """`iptables -t TABLE -L [CHAIN] -n` for a rule set in iptables-save syntax."""
-    tables = _chains(text)
-    if table not in tables:
-        raise KplabError(f"table {table!r} is not in the rule set (tables: {', '.join(tables)})")
-    t = tables[table]
-    names = t["order"] or list(t["rules"])
+def list_rule(rule: Rule) -> str:
+    """One rule as a row of the listing: target, prot, opt, source, destination, then each extension's words."""
+    protocol = rule.protocol or "all"
+    line = (f"{rule.target or '':<9} {'!' if rule.protocol_negated else ' '}{protocol:<5}-- "
+            f"{'!' if rule.src_negated else ' '}{_address(rule.src):<19} "
+            f"{'!' if rule.dst_negated else ' '}{_address(rule.dst):<19} ")
+    if rule.goto:
+        line += "[goto] "
+    extras = [_match_text(m) for m in rule.matches] + [t for t in (_target_text(rule),) if t]
+    return line + "".join(" " + e for e in extras)  # each extension prints a leading space
+
+
+def list_rules(rules: Ruleset | str, table: str = "nat", chain: str | None = None) -> str:
+    """`iptables -t TABLE -L [CHAIN] -n` for a rule set (a Ruleset, or text in iptables-save syntax, read by
+    kplab.netfilter.parse_ruleset). KplabError when the table or chain is not there, or the text does not parse."""
+    ruleset = parse_ruleset(rules) if isinstance(rules, str) else rules
+    t = ruleset.table(table)
+    if t is None:
+        raise KplabError(f"table {table!r} is not in the rule set (tables: {', '.join(ruleset.tables)})")
+    chains = t.ordered_chains()
     if chain is not None:
-        if chain not in t["rules"]:
+        if chain not in t.chains:
             raise KplabError(f"no chain {chain!r} in table {table}")
-        names = [chain]
+        chains = [t.chains[chain]]
     blocks = []
-    for name in names:
-        policy = t["policy"].get(name, "-")
-        if policy != "-":
-            head = f"Chain {name} (policy {policy})"
+    for c in chains:
+        if c.builtin:
+            head = f"Chain {c.name} (policy {c.policy})"
         else:
-            refs = sum(1 for rules in t["rules"].values() for r in rules
-                       if any(r[k] in ("-j", "-g") and r[k + 1] == name for k in range(len(r) - 1)))
-            head = f"Chain {name} ({refs} references)"
-        blocks.append("\n".join([head, HEADER] + [list_rule(r) for r in t["rules"][name]]))
+            refs = sum(1 for other in t.chains.values() for r in other.rules if r.target == c.name)
+            head = f"Chain {c.name} ({refs} references)"
+        blocks.append("\n".join([head, HEADER] + [list_rule(r) for r in c.rules]))
     return "\n\n".join(blocks) + "\n"
