@@ -26,11 +26,6 @@ def service_port_name(namespace: str, name: str, port_name: str = "") -> str:
     return f"{base}:{port_name}" if port_name else base
 
 
-def join_host_port(ip: str, port: int) -> str:
-    """net.JoinHostPort: IPv6 addresses get brackets."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def svc_chain(svc_port_name: str, protocol: str) -> str:
     return "KUBE-SVC-" + chain_hash(svc_port_name + protocol.lower())
 

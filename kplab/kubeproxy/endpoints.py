@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from kplab.k8s.cluster import Cluster
 from kplab.kubeproxy.address import canonical_ip, family_of
-from kplab.kubeproxy.chainname import join_host_port, sep_chain
+from kplab.kubeproxy.chainname import sep_chain
 from kplab.kubeproxy.serviceport import ServicePortInfo
+from kplab.netfilter.packet import join_host_port
 
 
 @dataclass(frozen=True)

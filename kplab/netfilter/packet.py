@@ -139,6 +139,7 @@ class Route:
 
 
 def join_host_port(ip: str, port: int | None) -> str:
+    """`ip:port`, IPv6 in brackets (`[fd00::1]:80`), as Go's net.JoinHostPort writes it; the bare ip without a port."""
     if port is None:
         return ip
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -17,9 +17,10 @@ from kplab.errors import KplabError
 
 
 @dataclass(frozen=True)
-class CalicoRules:
-    """`pod`: the pod's key; `node`: where its rules live; `interface`: its host-side veth;
-    `chains`: (chain name, its rules as `-A` lines) in walk order; `ipsets`: (set name, `ipset list` text)."""
+class EndpointChains:
+    """The Calico chains and ipsets that police one pod (a Calico workload endpoint). `pod`: the pod's key;
+    `node`: where its rules live; `interface`: its host-side veth; `chains`: (chain name, its rules as `-A` lines)
+    in walk order; `ipsets`: (set name, `ipset list` text)."""
 
     pod: str
     node: str
@@ -51,16 +52,6 @@ class CalicoRules:
         return "".join(parts)
 
 
-def _chain_rules(text: str) -> dict[str, list[str]]:
-    chains: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if line.startswith(":"):
-            chains.setdefault(line[1:].split()[0], [])
-        elif line.startswith("-A "):
-            chains.setdefault(line.split()[1], []).append(line)
-    return chains
-
-
 def _ipset_blocks(text: str) -> dict[str, str]:
     """`ipset list` text split per set (each block starts at its `Name:` line, with the comment above it)."""
     blocks: dict[str, str] = {}
@@ -71,11 +62,12 @@ def _ipset_blocks(text: str) -> dict[str, str]:
     return blocks
 
 
-def calico_rules(cluster, pod) -> CalicoRules:
+def calico_rules(cluster, pod) -> EndpointChains:
     """The Calico chains and ipsets that police POD (a Pod, its `namespace/name` key, or a kubectl name such as
     `deploy/db`, which means one of the workload's pods). KplabError when it names no pod."""
     from kplab.cni.calico import calico_ipsets_text, calico_ruleset_text
     from kplab.cni.caliconame import endpoint_chain, interface_name
+    from kplab.netfilter import parse_ruleset
 
     if isinstance(pod, str):
         from kplab.k8s.reference import resolve
@@ -88,18 +80,20 @@ def calico_rules(cluster, pod) -> CalicoRules:
     if not pod.node_name:
         raise KplabError(f"calico rules: pod {pod.key} is not scheduled on a node")
     iface = interface_name(pod)
-    chains = _chain_rules(calico_ruleset_text(cluster, pod.node_name))
+    table = parse_ruleset(calico_ruleset_text(cluster, pod.node_name), source=f"{pod.node_name} calico rules")
+    chains = table.tables["filter"].chains
     order: list[str] = []
     for direction in ("Ingress", "Egress"):
         start = endpoint_chain(direction, iface)
         if start not in chains:
             continue
         order.append(start)
-        for rule in chains[start]:
-            m = re.search(r" -[jg] (cali-p[io]-\S+)", rule)
-            if m and m.group(1) not in order:
-                order.append(m.group(1))
-    picked = tuple((name, tuple(chains.get(name, []))) for name in order)
-    wanted = {m for _, rules in picked for r in rules for m in re.findall(r"--match-set (\S+)", r)}
+        for rule in chains[start].rules:
+            if rule.jumps_to_chain and rule.target not in order and rule.target.startswith(("cali-pi-", "cali-po-")):
+                order.append(rule.target)
+    picked = [(name, chains[name].rules) for name in order]
+    wanted = {m.option("--match-set").values[0] for _, rules in picked for r in rules for m in r.matches
+              if m.name == "set"}
     sets = _ipset_blocks(calico_ipsets_text(cluster))
-    return CalicoRules(pod.key, pod.node_name, iface, picked, tuple((n, sets[n]) for n in sorted(wanted) if n in sets))
+    return EndpointChains(pod.key, pod.node_name, iface, tuple((n, tuple(r.display for r in rules)) for n, rules in picked),
+                          tuple((n, sets[n]) for n in sorted(wanted) if n in sets))

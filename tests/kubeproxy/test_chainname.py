@@ -1,5 +1,5 @@
 from kplab.kubeproxy.address import canonical_cidr, canonical_ip
-from kplab.kubeproxy.chainname import join_host_port, sep_chain, service_port_name, svc_chain
+from kplab.kubeproxy.chainname import sep_chain, service_port_name, svc_chain
 
 
 def test_reference_hashes():
@@ -12,6 +12,5 @@ def test_reference_hashes():
 
 def test_names_and_spellings():
     assert service_port_name("ns1", "svc1", "") == "ns1/svc1"
-    assert join_host_port("fd00::1", 80) == "[fd00::1]:80"
     assert canonical_ip("172.30.0.041") == "172.30.0.41"
     assert canonical_cidr(" 203.0.113.000/025") == "203.0.113.0/25"
