@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,34 @@ def copy_notebook(src: Path, root: Path) -> str:
     """Copy a committed notebook into the server's throwaway folder (so autosave never touches the repo)."""
     shutil.copy(src, root / src.name)
     return src.name
+
+
+# JupyterLab's state, read in the page: the open notebook's kernel is idle; every code cell has run and the kernel
+# is idle again.
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+ALL_RUN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  return cells.length > 0 && cells.every(c => c.model.executionCount !== null) &&
+         w.sessionContext.session.kernel.status === 'idle';
+}"""
+
+
+def open_notebook(page, jupyter, src: Path) -> None:
+    """Open a throwaway copy of notebook `src` in a fresh, reset JupyterLab workspace (no layout restored from an
+    earlier test) and wait until its kernel is idle. `page` is Playwright's page."""
+    url, token, root = jupyter
+    name = copy_notebook(src, root)
+    page.goto(f"{url}/lab/workspaces/{uuid.uuid4().hex}/tree/{name}?reset&token={token}")
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+
+
+def run_all_cells(page, timeout_ms: int) -> None:
+    """Run every cell and wait until all have run. The command is fired without awaiting its promise:
+    Playwright's evaluate has no timeout, and a run-all that never settles would hang the test."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(ALL_RUN, timeout=timeout_ms)

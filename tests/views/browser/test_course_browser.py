@@ -5,27 +5,14 @@ error; the first player steps."""
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
+from .conftest import open_notebook, run_all_cells
+
 COURSE = sorted((Path(__file__).resolve().parents[3] / "notebooks").glob("0[1-6]-*.ipynb"))
-
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
-ALL_RUN = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  return cells.length > 0 && cells.every(c => c.model.executionCount !== null) &&
-         w.sessionContext.session.kernel.status === 'idle';
-}"""
-
 
 def _count(path: Path, needle: str) -> int:
     nb = json.loads(path.read_text())
@@ -40,15 +27,11 @@ def _expected_errors(path: Path) -> int:
 @pytest.mark.skipif(not COURSE, reason="no course notebooks")
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
 def test_course_notebook_runs_in_jupyterlab(jupyter, page, path: Path):
-    url, token, root = jupyter
-    shutil.copy(path, root / path.name)  # a throwaway copy: autosave never touches the repository
-    name = path.name
+    url, token, _ = jupyter
     p, page = page, page.page
     page.set_default_timeout(90_000)
-    page.goto(f"{url}/lab/workspaces/{uuid.uuid4().hex}/tree/{name}?reset&token={token}")
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(ALL_RUN, timeout=240_000)
+    open_notebook(page, jupyter, path)
+    run_all_cells(page, timeout_ms=240_000)
     page.wait_for_timeout(1500)
 
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')

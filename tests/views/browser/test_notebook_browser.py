@@ -4,38 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import shutil
-import uuid
+from .conftest import open_notebook, run_all_cells
 
 NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "views.ipynb"
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
-ALL_RUN = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  return cells.length > 0 && cells.every(c => c.model.executionCount !== null) &&
-         w.sessionContext.session.kernel.status === 'idle';
-}"""
-
 
 def test_views_notebook_runs_in_jupyterlab(jupyter, page):
-    url, token, root = jupyter
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     p, page = page, page.page
     page.set_default_timeout(90_000)
-    page.goto(f"{url}/lab/workspaces/{uuid.uuid4().hex}/tree/{NOTEBOOK.name}?reset&token={token}")
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    open_notebook(page, jupyter, NOTEBOOK)
     # the room a student has with the file browser closed; no news prompt over the outputs
     page.evaluate("window.jupyterapp.shell.collapseLeft()")
     page.wait_for_timeout(1000)
     if page.get_by_role("button", name="No").count():
         page.get_by_role("button", name="No").first.click()
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(ALL_RUN, timeout=180_000)
+    run_all_cells(page, timeout_ms=180_000)
     page.wait_for_selector(".kplab-explorer", timeout=60_000)
     page.wait_for_timeout(1500)
 
