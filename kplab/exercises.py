@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from kplab.dns import resolve
+
 VERDICT_WORDS = {
     "ACCEPT": "ACCEPT", "ACCEPTED": "ACCEPT", "DELIVERED": "ACCEPT", "DELIVER": "ACCEPT", "ALLOWED": "ACCEPT",
     "DROP": "DROP", "DROPPED": "DROP", "LOST": "DROP",
@@ -264,8 +266,7 @@ def check_verdict(cluster, src: str, dst: str, answer: str, port: int | None = N
         return _empty(question, answer, "ACCEPT (delivered), DROP or REJECT")
     word = VERDICT_WORDS.get(answer.strip().upper().rstrip("."))
     if word is None:
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write ACCEPT (delivered), "
-                                             f"DROP or REJECT.")
+        return _unreadable(question, answer, "ACCEPT (delivered), DROP or REJECT")
     trace = _trace(cluster, src, dst, port, protocol, **options)
     verdicts: dict[str, Fraction] = {}
     for o in trace.outcomes():
@@ -295,8 +296,7 @@ def check_dnat(cluster, src: str, dst: str, answer: str, port: int | None = None
         return _empty(question, answer, "a hook name like INPUT, or none")
     word = answer.strip().upper().rstrip(".")
     if word not in HOOKS and word not in NO_DNAT:
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write one of "
-                                             f"{', '.join(HOOKS)}, or none.")
+        return _unreadable(question, answer, f"one of {', '.join(HOOKS)}, or none")
     trace = _trace(cluster, src, dst, port, protocol, **options)
     hop, host, rule = _first_dnat(trace)
     hook = None
@@ -351,48 +351,40 @@ def check_reach(cluster, src: str, dst: str, answer: str, port: int, protocol: s
     word = {"ALLOWED": True, "ALLOW": True, "YES": True, "DENIED": False, "DENY": False, "NO": False,
             "BLOCKED": False}.get(answer.strip().upper().rstrip("."))
     if word is None:
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write allowed or denied.")
+        return _unreadable(question, answer, "allowed or denied")
     rows = list(kplab.reach(cluster, src=src, dst=dst, port=port, protocol=protocol))
     if not rows:
         return Check(question, answer, None, f"NetworkPolicy says nothing about {src} to {dst} (not a pod?).")
     allowed = {bool(r["allowed"]) for r in rows}
     reason = rows[0].get("reason") or ", ".join(rows[0].get("policies") or ()) or "no policy selects either end"
     truth = "allowed" if allowed == {True} else "denied" if allowed == {False} else "allowed for some pods only"
-    if allowed == {word}:
-        return Check(question, answer, True, f"{truth.capitalize()}: {reason}.")
-    return Check(question, answer, False, f"{truth.capitalize()}: {reason}.",
-                 hint="A pod is isolated (per direction) once any policy selects it; then only what some policy "
-                      "allows gets through. Inside one peer the selectors are ANDed; separate peers are ORed.")
+    return _judged(question, answer, allowed == {word}, f"{truth.capitalize()}: {reason}.",
+                   "A pod is isolated (per direction) once any policy selects it; then only what some policy allows "
+                   "gets through. Inside one peer the selectors are ANDed; separate peers are ORed.")
 
 
 def check_dns_count(cluster, name: str, answer: str, from_namespace: str = "default") -> Check:
     """Predict how many A records the cluster DNS answers for NAME, asked from a pod in FROM_NAMESPACE: `"2"`."""
-    from kplab.dns import resolve
-
     question = f"How many A records does {name} get?"
     if not answer.strip():
         return _empty(question, answer, "a number like 1")
     if not answer.strip().isdigit():
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write a whole number.")
+        return _unreadable(question, answer, "a whole number")
     records = [r for r in resolve(cluster, name, from_namespace=from_namespace).records if r.type == "A"]
     listed = ", ".join(r.value for r in records) or "none"
-    if int(answer) == len(records):
-        return Check(question, answer, True, f"{len(records)}: {listed}.")
-    return Check(question, answer, False, f"{len(records)}: {listed}.",
-                 hint="A ClusterIP Service answers with its one virtual address; a headless Service with every "
-                      "ready endpoint's own address.")
+    return _judged(question, answer, int(answer) == len(records), f"{len(records)}: {listed}.",
+                   "A ClusterIP Service answers with its one virtual address; a headless Service with every ready "
+                   "endpoint's own address.")
 
 
 def check_dns_type(cluster, name: str, answer: str, from_namespace: str = "default") -> Check:
     """Predict the type of the record that answers for NAME: `"A"` or `"CNAME"`."""
-    from kplab.dns import resolve
-
     question = f"What type of DNS record answers for {name}?"
     if not answer.strip():
         return _empty(question, answer, "A or CNAME")
     word = answer.strip().upper().rstrip(".")
     if word not in ("A", "CNAME", "SRV", "AAAA"):
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write A or CNAME.")
+        return _unreadable(question, answer, "A or CNAME")
     result = resolve(cluster, name, from_namespace=from_namespace)
     records = list(result.records)
     if not records:
@@ -400,13 +392,11 @@ def check_dns_type(cluster, name: str, answer: str, from_namespace: str = "defau
     first = records[0]
     # a CNAME's target is a fully qualified name that already ends in "."
     said = f"{first.type} {first.value}" + ("" if first.value.endswith(".") else ".")
-    if word == first.type:
-        return Check(question, answer, True, said)
     hint = ("An ExternalName Service has no address of its own: DNS can only point at another name."
             if first.type == "CNAME" else
             "A Service with a ClusterIP answers with that address, a headless one with its pods' addresses: "
             "addresses are A records.")
-    return Check(question, answer, False, said, hint=hint)
+    return _judged(question, answer, word == first.type, said, hint)
 
 
 def check_rule_probability(cluster, node: str, service: str, answer: str) -> Check:
@@ -420,8 +410,7 @@ def check_rule_probability(cluster, node: str, service: str, answer: str) -> Che
         return _empty(question, answer, "a fraction like 1/2")
     given = _parse_share(answer.strip())
     if given is None:
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write a fraction like 1/2, "
-                                             f"0.5 or 50%.")
+        return _unreadable(question, answer, "a fraction like 1/2, 0.5 or 50%")
     ruleset = parse_ruleset(node_ruleset_text(cluster, node), source=f"{node} rules")
     key = service if "/" in service.split("svc/")[-1] else "default/" + service.split("svc/")[-1]
     nat = ruleset.tables.get("nat")
@@ -453,8 +442,7 @@ def check_ctstate(packets, packet: int, host: str, answer: str) -> Check:
         return _empty(question, answer, "one of " + ", ".join(CTSTATES))
     word = answer.strip().upper().rstrip(".")
     if word not in CTSTATES:
-        return Check(question, answer, None, f"I could not read {answer.strip()!r}: write one of "
-                                             f"{', '.join(CTSTATES)}.")
+        return _unreadable(question, answer, f"one of {', '.join(CTSTATES)}")
     if not 0 <= packet < len(walked):
         return Check(question, answer, None, f"There are packets 0 to {len(walked) - 1} only.")
     trace = walked[packet]
@@ -476,6 +464,16 @@ def check_ctstate(packets, packet: int, host: str, answer: str) -> Check:
 
 def _empty(question: str, answer: str, form: str) -> Check:
     return Check(question, answer, None, f"Write your prediction between the quotes ({form}), then run the cell again.")
+
+
+def _judged(question: str, answer: str, right: bool, message: str, hint: str) -> Check:
+    """A readable answer, right or wrong, with the same MESSAGE either way; the HINT only when wrong."""
+    return Check(question, answer, right, message, hint="" if right else hint)
+
+
+def _unreadable(question: str, answer: str, form: str) -> Check:
+    """An answer in no form the check reads: say what it got and the FORM to write."""
+    return Check(question, answer, None, f"I could not read {answer.strip()!r}: write {form}.")
 
 
 def _split(text: str, separators: re.Pattern) -> list[str]:

@@ -105,6 +105,16 @@ def _need(data: Any, key: str, where: str) -> Any:
     return data[key]
 
 
+def _flow_field(data: Any, key: str, where: str) -> "Flow | None":
+    """Field KEY of DATA read as a Flow, or None where the JSON has null (a packet that never left, ...)."""
+    value = _need(data, key, where)
+    return Flow.from_dict(value, f"{where}.{key}") if value is not None else None
+
+
+def _dict_or_none(value: Any) -> Any:
+    return value.to_dict() if value is not None else None
+
+
 # ---- the packet ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -169,7 +179,7 @@ class Flow:
         return {"src": self.src, "dst": self.dst, "protocol": self.protocol, "sport": self.sport,
                 "dport": self.dport, "tcp_flags": self.tcp_flags, "mark": self.mark, "icmp_type": self.icmp_type,
                 "icmp_code": self.icmp_code,
-                "embedded": self.embedded.to_dict() if self.embedded is not None else None}
+                "embedded": _dict_or_none(self.embedded)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "packet") -> Flow:
@@ -230,10 +240,10 @@ class FlowDiff:
         out = []
         for i, c in enumerate(data):
             name = _need(c, "field", f"{where}[{i}]")
-            old, new = _need(c, "before", f"{where}[{i}]"), _need(c, "after", f"{where}[{i}]")
             if name == "embedded":
-                old = Flow.from_dict(old, f"{where}[{i}].before") if old is not None else None
-                new = Flow.from_dict(new, f"{where}[{i}].after") if new is not None else None
+                old, new = _flow_field(c, "before", f"{where}[{i}]"), _flow_field(c, "after", f"{where}[{i}]")
+            else:
+                old, new = _need(c, "before", f"{where}[{i}]"), _need(c, "after", f"{where}[{i}]")
             out.append((name, old, new))
         return cls(tuple(out))
 
@@ -316,18 +326,12 @@ class ConntrackDetail(Detail):
 
 
 @dataclass(frozen=True)
-class PolicyDetail(Detail):
+class PolicyDetail(RuleDetail):
     """A rule of the CNI's NetworkPolicy enforcement (Calico's cali- chains): the rule fields of RuleDetail plus
     the NetworkPolicy it renders (`namespace/name`, None for the per-pod endpoint and dispatch chains), its
     direction, the index of the policy rule (spec.ingress[i] / spec.egress[i]) and the rule's reason (its comment)."""
 
     kind: ClassVar[str] = "policy"
-    table: str
-    chain: str
-    hook: str | None
-    rule_number: int | None
-    rule: str
-    verdict: str
     policy: str | None = None
     direction: str | None = None
     rule_index: int | None = None
@@ -416,21 +420,11 @@ class Step:
                              f" detail, not {type(self.detail).__name__}")
 
     # the rule fields, for the kinds that have them (None otherwise)
-    @property
-    def table(self) -> str | None:
-        return getattr(self.detail, "table", None)
-
-    @property
-    def chain(self) -> str | None:
-        return getattr(self.detail, "chain", None)
-
-    @property
-    def rule_number(self) -> int | None:
-        return getattr(self.detail, "rule_number", None)
-
-    @property
-    def hook(self) -> str | None:
-        return getattr(self.detail, "hook", None)
+    table = property(lambda self: getattr(self.detail, "table", None), doc="The rule's table (str), or None.")
+    chain = property(lambda self: getattr(self.detail, "chain", None), doc="The rule's chain (str), or None.")
+    rule_number = property(lambda self: getattr(self.detail, "rule_number", None),
+                           doc="The rule's 1-based number in its chain (int), or None.")
+    hook = property(lambda self: getattr(self.detail, "hook", None), doc="The netfilter hook (str), or None.")
 
     @property
     def where(self) -> str:
@@ -503,16 +497,15 @@ class Hop:
     def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "host_kind": self.host_kind, "in_iface": self.in_iface,
                 "out_iface": self.out_iface, "path": self.path, "packet_in": self.packet_in.to_dict(),
-                "packet_out": self.packet_out.to_dict() if self.packet_out is not None else None,
+                "packet_out": _dict_or_none(self.packet_out),
                 "steps": [s.to_dict() for s in self.steps]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "hop") -> Hop:
-        out = _need(data, "packet_out", where)
         steps = _need(data, "steps", where)
         return cls(_need(data, "host", where), _need(data, "host_kind", where), _need(data, "in_iface", where),
                    _need(data, "out_iface", where), Flow.from_dict(_need(data, "packet_in", where), f"{where}.packet_in"),
-                   Flow.from_dict(out, f"{where}.packet_out") if out is not None else None,
+                   _flow_field(data, "packet_out", where),
                    tuple(Step.from_dict(s, f"{where}.steps[{i}]") for i, s in enumerate(steps)),
                    _need(data, "path", where))
 
@@ -545,7 +538,7 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         return {"probability": str(self.probability), "verdict": self.verdict, "delivered_to": self.delivered_to,
                 "source_seen": self.source_seen, "hosts": list(self.hosts),
-                "packet_delivered": self.packet_delivered.to_dict() if self.packet_delivered is not None else None,
+                "packet_delivered": _dict_or_none(self.packet_delivered),
                 "reason": self.reason}
 
     @classmethod
@@ -555,10 +548,9 @@ class Outcome:
             probability = Fraction(text)
         except (TypeError, ValueError, ZeroDivisionError):
             raise KplabError(f"trace JSON {where}.probability: {text!r} is not a fraction like \"1/3\"") from None
-        delivered = _need(data, "packet_delivered", where)
         return cls(probability, _need(data, "verdict", where), _need(data, "delivered_to", where),
                    _need(data, "source_seen", where), tuple(_need(data, "hosts", where)),
-                   Flow.from_dict(delivered, f"{where}.packet_delivered") if delivered is not None else None,
+                   _flow_field(data, "packet_delivered", where),
                    _need(data, "reason", where))
 
 
@@ -673,9 +665,9 @@ class Trace:
             "notes": list(self.notes), "packet": self.packet.to_dict(),
             "dns": [s.to_dict() for s in self.dns], "hops": [h.to_dict() for h in self.hops],
             "verdict": self.verdict, "delivered_to": self.delivered_to, "source_seen": self.source_seen,
-            "packet_delivered": self.packet_delivered.to_dict() if self.packet_delivered is not None else None,
+            "packet_delivered": _dict_or_none(self.packet_delivered),
             "reason": self.reason, "outcomes": [o.to_dict() for o in self.all_outcomes],
-            "reply": self.reply.to_dict() if self.reply is not None else None,
+            "reply": _dict_or_none(self.reply),
         } | ({"origin": self.origin} if self.origin != "kplab" else {})
 
     @classmethod
@@ -687,7 +679,7 @@ class Trace:
         verdict = _need(data, "verdict", where)
         if verdict not in VERDICTS:
             raise KplabError(f"trace JSON {where}.verdict: {verdict!r} is not one of {', '.join(VERDICTS)}")
-        delivered, reply = _need(data, "packet_delivered", where), _need(data, "reply", where)
+        reply = _need(data, "reply", where)
         origin = data.get("origin", "kplab")
         if origin not in ORIGINS:
             raise KplabError(f"trace JSON {where}.origin: {origin!r} is not one of {', '.join(ORIGINS)}")
@@ -697,7 +689,7 @@ class Trace:
                 packet=Flow.from_dict(_need(data, "packet", where), f"{where}.packet"), verdict=verdict,
                 hops=tuple(Hop.from_dict(h, f"{where}.hops[{i}]") for i, h in enumerate(_need(data, "hops", where))),
                 delivered_to=_need(data, "delivered_to", where), source_seen=_need(data, "source_seen", where),
-                packet_delivered=Flow.from_dict(delivered, f"{where}.packet_delivered") if delivered is not None else None,
+                packet_delivered=_flow_field(data, "packet_delivered", where),
                 reason=_need(data, "reason", where),
                 dns=tuple(Step.from_dict(s, f"{where}.dns[{i}]") for i, s in enumerate(_need(data, "dns", where))),
                 all_outcomes=tuple(Outcome.from_dict(o, f"{where}.outcomes[{i}]")
