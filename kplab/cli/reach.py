@@ -7,7 +7,7 @@ import sys
 import kplab
 from kplab.errors import KplabError
 from kplab.cli import load
-from kplab.views.reach import reach_text
+from kplab.views.reach import enforcement_note, reach_text
 
 
 def run(args) -> int:
@@ -20,8 +20,7 @@ def run(args) -> int:
     if not records:
         raise KplabError("no pairs to show: the manifests hold fewer than two endpoints for --from/--to")
     print(reach_text(records))
-    if not records[0]["enforced"] and any(r["policies"] for r in records):
-        print(f"note: these are the NetworkPolicies' verdicts by Kubernetes semantics; this cluster's CNI "
-              f"({records[0]['cni']}) does not enforce NetworkPolicy, so packets are not blocked "
-              f"(kplab trace delivers them)")
+    note = enforcement_note(records)
+    if note:
+        print(f"note: {note}")
     return 0

@@ -7,6 +7,8 @@ Rows are sources, columns destinations; a green ✓ is allowed, a red ✗ denied
 hold (a pod to itself). Hovering a cell shows why (the reach row's `reason` when present, else the deciding
 policies); cells decided by a policy carry a number that points into the side table, which lists each such pair
 with its verdict, the policies and the reason. The verdicts are the rows' own (kplab.cni); nothing is decided here.
+When the rows say the cluster's CNI does not enforce NetworkPolicy (`enforced` False), the matrix says so above
+the grids: the verdicts are Kubernetes semantics, and packets there are not blocked.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import html
 from dataclasses import dataclass
 
 from kplab.errors import KplabError
+from kplab.views.reach import enforcement_note
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,12 @@ def _short(name: str) -> str:
 
 @dataclass
 class PolicyMatrix:
-    """One Grid per (port, protocol), in ascending order. `_repr_html_` draws them; `str()` is a text grid."""
+    """One Grid per (port, protocol), in ascending order. `_repr_html_` draws them; `str()` is a text grid.
+    `note`: the sentence saying the cluster's CNI does not enforce these verdicts ("" when it does, or the rows
+    do not say)."""
 
     grids: list[Grid]
+    note: str = ""
 
     def grid(self, port: int, protocol: str = "TCP") -> Grid:
         for g in self.grids:
@@ -81,10 +87,11 @@ class PolicyMatrix:
                 marks = ["-" if (s, d) not in g.cells else "✓" if g.cells[(s, d)].allowed else "✗"
                          for d in g.destinations]
                 out.append(f"  {_short(s):<{width}}  " + "   ".join(marks))
-        return "\n".join(out)
+        return "\n".join(([f"note: {self.note}"] if self.note else []) + out)
 
     def _repr_html_(self) -> str:
-        return (f'<div class="kplab-matrix" data-testid="policy-matrix"><style>{MATRIX_CSS}</style>'
+        note = f'<p class="note" data-testid="enforcement-note">{html.escape(self.note)}</p>' if self.note else ""
+        return (f'<div class="kplab-matrix" data-testid="policy-matrix"><style>{MATRIX_CSS}</style>{note}'
                 + "".join(self._grid_html(g) for g in self.grids) + "</div>")
 
     def _grid_html(self, g: Grid) -> str:
@@ -150,7 +157,8 @@ def policy_matrix(rows, port: int | None = None, protocol: str | None = None) ->
                                                       tuple(r.get("policies") or ()), str(r.get("reason", "")))
                  for r in rs}
         grids.append(Grid(p, proto, sources, destinations, cells))
-    return PolicyMatrix(grids)
+    kept = [r for rs in groups.values() for r in rs]
+    return PolicyMatrix(grids, enforcement_note(kept) or "")
 
 
 MATRIX_CSS = """
@@ -169,5 +177,7 @@ MATRIX_CSS = """
 .kplab-matrix table.side td,.kplab-matrix table.side th{border-bottom:1px solid #dde3e8;padding:3px 6px;
  text-align:left;vertical-align:top}
 .kplab-matrix .why{color:#37474f}
+.kplab-matrix p.note{background:#fff3cd;border-left:4px solid #f0ad4e;padding:6px 10px;margin:4px 0 8px;
+ max-width:1100px;font-family:'DejaVu Sans',Arial,sans-serif;font-size:15px}
 .kplab-matrix table.side td:nth-child(2){white-space:nowrap}
 """

@@ -16,6 +16,18 @@ def reach_text(records: list[dict]) -> str:
                      for row in [HEAD] + rows)
 
 
+def enforcement_note(records) -> str | None:
+    """One sentence when the rows' verdicts do not reach the packets: a policy decided some row, but the cluster's
+    CNI (the rows' `cni`) does not enforce NetworkPolicy (`enforced` False). None otherwise, and for rows that do
+    not say (a truth table's)."""
+    unenforced = [r for r in records if r.get("enforced") is False]
+    if not unenforced or not any(r.get("policies") for r in records):
+        return None
+    return (f"These are the NetworkPolicies' verdicts by Kubernetes semantics; this cluster's CNI "
+            f"({unenforced[0].get('cni')}) does not enforce NetworkPolicy, so packets are not blocked "
+            f"(kplab trace delivers them).")
+
+
 def reach_frame(records):
     """The same rows as a pandas DataFrame (what a notebook shows): from, to, port (`80/TCP`), verdict
     (`allowed` or `DENIED`), the deciding policies and why. An empty table has the columns and no rows."""

@@ -65,3 +65,19 @@ def test_text_grid_and_dataframe_input(policy_cluster):
 def test_no_rows_is_an_error(rows):
     with pytest.raises(KplabError, match="no reach rows for port 8080"):
         policy_matrix(rows, port=8080)
+
+
+def test_a_cni_that_does_not_enforce_is_said_on_the_matrix(policy_cluster):
+    import kplab
+
+    rows = kplab.reach(policy_cluster, port=5432)
+    assert {r["cni"] for r in rows} == {"bridge"} and not rows[0]["enforced"]
+    m = policy_matrix(rows)
+    assert "bridge) does not enforce NetworkPolicy" in m.note
+    assert str(m).startswith("note: These are the NetworkPolicies' verdicts") and m.note in str(m)
+    assert 'data-testid="enforcement-note"' in m._repr_html_()
+    enforced = policy_matrix([{**r, "cni": "calico", "enforced": True} for r in rows])
+    assert enforced.note == "" and "enforcement-note" not in enforced._repr_html_()
+    # rows that do not say (a truth table's) get no note; nor do rows no policy decided
+    assert policy_matrix(truth_table(policy_cluster, 5432, "TCP").rows()).note == ""
+    assert policy_matrix([{**r, "policies": []} for r in rows]).note == ""

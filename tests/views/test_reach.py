@@ -35,3 +35,14 @@ def test_a_node_source_is_evaluated_pair_by_pair(policy_cluster):
     table = truth_table(policy_cluster, 5432, "TCP", src=node)
     assert len(table) == len(policy_cluster.pods) and len(truth_frame(table)) == len(table)
     assert _records(truth_frame(table)) == table.rows()
+
+
+def test_enforcement_note_only_when_a_policy_decided_and_the_cni_ignores_it():
+    from kplab.views.reach import enforcement_note
+
+    row = {"from": "default/a", "to": "default/b", "port": 80, "protocol": "TCP", "allowed": False,
+           "policies": ["default/deny"], "cni": "bridge", "enforced": False}
+    assert "(bridge) does not enforce NetworkPolicy" in enforcement_note([row])
+    assert enforcement_note([{**row, "enforced": True, "cni": "calico"}]) is None
+    assert enforcement_note([{**row, "policies": []}]) is None
+    assert enforcement_note([{k: v for k, v in row.items() if k not in ("cni", "enforced")}]) is None
