@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--protocol", type=str.lower, choices=["tcp", "udp", "sctp", "icmp"], default="tcp", help="default tcp")
     tr.add_argument("--local-ip", action="append", default=[],
                     help="an address the node owns (repeat); a packet from one is sent by the node itself")
-    tr.add_argument("--in-iface", help="the interface the packet arrives on (default eth0)")
+    tr.add_argument("--in-iface", help="the interface the packet arrives on (default: the one the node's route back "
+                                       "to the source leaves by; without routes eth0, said as an assumption)")
     tr.add_argument("--ipset", action="append", default=[], help="`ipset save` or `ipset list` output (a file)")
     tr.add_argument("--addrs", help="the node's `ip -o addr` output (a file): interfaces and connected routes")
     tr.add_argument("--routes", help="the node's `ip route` output (a file)")

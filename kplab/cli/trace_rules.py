@@ -58,14 +58,20 @@ def _fib(args, local_ips: list[str]) -> Fib | None:
     return node_fib(addresses, routes, main_address=main)
 
 
-def _in_iface(stack, src: str) -> str:
-    """Where a packet from `src` arrives when --in-iface is not given: the interface the node's own route back
-    to the source leaves by (so a docker0 client arrives on docker0), else eth0."""
+def _in_iface(stack, src: str) -> tuple[str, str | None]:
+    """Where a packet from `src` arrives when --in-iface is not given, and the assumption made when the node's
+    routes do not tell (None when they do). The interface is the one the node's own route back to the source
+    leaves by: a local pod's packet arrives on its host-side interface (cni0 or docker0 for a bridge, the pod's
+    cali*/veth for Calico's /32 routes), which is what PREROUTING's `-i` sees; else eth0, assumed."""
     fib = getattr(stack, "fib", None)
     if fib is None or fib.assumed:
-        return "eth0"
+        return "eth0", ("no --in-iface, --routes or --addrs given: assumed the packet arrives on eth0 (a local "
+                        "pod's packet arrives on its host-side interface, e.g. cni0 or its cali* veth: give "
+                        "--in-iface or the node's routes)")
     back = fib.lookup(src)
-    return back.out_iface if not back.failure and not back.local and back.out_iface else "eth0"
+    if back.failure or back.local or not back.out_iface:
+        return "eth0", f"the node's routes lead nowhere back to {src}: assumed the packet arrives on eth0"
+    return back.out_iface, None
 
 
 def _warnings(text: str, ruleset) -> list[str]:
@@ -107,14 +113,11 @@ def run(args) -> int:
     stack = node_stack(ruleset, local_ips, ipsets, fib=fib, route_localnet=route_localnet)
     # --in-iface (other than lo) says the packet came in from outside, even from an address the node owns
     arrives = True if args.in_iface and args.in_iface != "lo" else None
-    outcomes = trace_first_packet(stack, packet, args.in_iface or _in_iface(stack, src), arrives)
+    in_iface, assumption = (args.in_iface, None) if args.in_iface else _in_iface(stack, src)
+    outcomes = trace_first_packet(stack, packet, in_iface, arrives)
     data = report(outcomes, stack)
-    if not args.in_iface and fib is None and data["in_iface"]:
-        # without the node's addresses kplab cannot tell a local pod's packet (on its veth or cni0) from one
-        # arriving from the network: say which interface was assumed, as route_assumption does for the way out
-        data["in_iface_assumption"] = (f"no --in-iface and no --addrs/--routes given: assumed the packet arrives on "
-                                       f"{data['in_iface']} (a packet from a pod on this node arrives on its veth or "
-                                       f"bridge: give --in-iface, or --addrs so kplab routes back to the source)")
+    if assumption and data["in_iface"] is not None:
+        data["in_iface_assumption"] = assumption
     data["warnings"] = _warnings(text, ruleset)
     if args.json:
         for warning in data["warnings"]:

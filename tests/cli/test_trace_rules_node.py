@@ -265,3 +265,51 @@ def test_options_have_help(capsys):
     for option in ("--addrs", "--routes", "--route-localnet", "--local-ip", "--in-iface", "--dport"):
         line = next(l for l in out.splitlines() if l.strip().startswith(option))
         assert len(line.split(option, 1)[1].strip()) > 0 or option in out
+
+
+CALICO_ADDRS = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
+2: eth0    inet 192.0.2.31/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever
+"""
+# Calico's routes: a /32 to each local pod by its host-side veth, the node's block blackholed, other blocks over IPIP
+CALICO_ROUTES = """default via 192.0.2.1 dev eth0 proto dhcp src 192.0.2.31 metric 100
+blackhole 10.244.120.64/26 proto bird
+10.244.120.65 dev cali7d7b5b24b24 scope link
+10.244.151.0/26 via 192.0.2.32 dev tunl0 proto bird onlink
+192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.31
+"""
+# FORWARD lets pods' traffic out only when it comes in by a cali* interface (Calico's cali-FORWARD does the same)
+CALICO_FORWARD = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -i cali+ -j ACCEPT
+COMMIT
+"""
+
+
+def test_a_local_pods_packet_arrives_by_its_host_side_interface(capsys, tmp_path):
+    (tmp_path / "rules").write_text(CALICO_FORWARD)
+    (tmp_path / "addrs").write_text(CALICO_ADDRS)
+    (tmp_path / "routes").write_text(CALICO_ROUTES)
+    routed = trace(capsys, tmp_path / "rules", "--src", "10.244.120.65", "--dst", "203.0.113.9", "--dport", 443,
+                   "--addrs", tmp_path / "addrs", "--routes", tmp_path / "routes")
+    assert (routed["in_iface"], routed["verdict"]) == ("cali7d7b5b24b24", "ACCEPT")
+    assert "in_iface_assumption" not in routed
+    assert routed["decided_by"]["text"] == "-A FORWARD -i cali+ -j ACCEPT"
+    # a pod on another node comes in by the tunnel: FORWARD's -i cali+ does not match it
+    remote = trace(capsys, tmp_path / "rules", "--src", "10.244.151.7", "--dst", "203.0.113.9", "--dport", 443,
+                   "--addrs", tmp_path / "addrs", "--routes", tmp_path / "routes")
+    assert (remote["in_iface"], remote["verdict"]) == ("tunl0", "DROP")
+
+
+def test_without_routes_the_in_interface_is_an_assumption_said_so(capsys, tmp_path):
+    (tmp_path / "rules").write_text(CALICO_FORWARD)
+    data = trace(capsys, tmp_path / "rules", "--src", "10.244.120.65", "--dst", "203.0.113.9", "--dport", 443,
+                 "--local-ip", "192.0.2.31")
+    assert data["in_iface"] == "eth0" and "assumed the packet arrives on eth0" in data["in_iface_assumption"]
+    given = trace(capsys, tmp_path / "rules", "--src", "10.244.120.65", "--dst", "203.0.113.9", "--dport", 443,
+                  "--local-ip", "192.0.2.31", "--in-iface", "cali7d7b5b24b24")
+    assert (given["in_iface"], given["verdict"]) == ("cali7d7b5b24b24", "ACCEPT") and "in_iface_assumption" not in given
+    assert main(["trace-rules", str(tmp_path / "rules"), "--src", "10.244.120.65", "--dst", "203.0.113.9",
+                 "--dport", "443"]) == 0
+    assert "in interface: eth0   (assumption: no --in-iface, --routes or --addrs given" in capsys.readouterr().out
