@@ -11,10 +11,11 @@ article's) prints it; iptables 1.8.9 with -n prints its number (`6`, `0`).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from kplab.errors import KplabError
 from kplab.netfilter.match import Match
 from kplab.netfilter.option import Option, parse_mark
-from kplab.netfilter.probability import Probability
 from kplab.netfilter.rule import Rule
 from kplab.netfilter.ruleset import Ruleset, parse_ruleset
 
@@ -87,7 +88,7 @@ def _match_text(match: Match) -> str:
     if name == "statistic":
         if value("--mode") == "nth":
             return f"statistic mode nth every {value('--every')} packet {d['--packet'].values[0] if '--packet' in d else 0}"
-        return f"statistic mode random probability {Probability.parse(value('--probability')).text()}"
+        return f"statistic mode random probability {value('--probability')}"  # the parser keeps iptables' %.11f
     if name == "mark":
         return f"mark match {'! ' if d['--mark'].negated else ''}{value('--mark')}"
     if name in ("conntrack", "state") and set(d) <= {"--ctstate", "--state"}:
@@ -173,12 +174,12 @@ def list_rules(rules: Ruleset | str, table: str = "nat", chain: str | None = Non
         if chain not in t.chains:
             raise KplabError(f"no chain {chain!r} in table {table}")
         chains = [t.chains[chain]]
+    references = Counter(r.target for other in t.chains.values() for r in other.rules)  # -j and -g alike
     blocks = []
     for c in chains:
         if c.builtin:
             head = f"Chain {c.name} (policy {c.policy})"
         else:
-            refs = sum(1 for other in t.chains.values() for r in other.rules if r.target == c.name)
-            head = f"Chain {c.name} ({refs} references)"
+            head = f"Chain {c.name} ({references[c.name]} references)"
         blocks.append("\n".join([head, HEADER] + [list_rule(r) for r in c.rules]))
     return "\n\n".join(blocks) + "\n"
