@@ -1,5 +1,5 @@
 """Views: explorer redraw after a switch (article cluster), player HTML size for a 20-hop trace, the player's first
-frame in chromium.
+frame in chromium, and the `iptables -L -n` listing of a 1,000-Service node's nat table.
 
 Goals (issue 10): explorer redraw median <= 150 ms; player <= 300 kB for 20 hops; first frame <= 500 ms.
 The 20-hop trace is the article's auth -> webapp Service trace (with its reply) whose hops are repeated to 20:
@@ -90,7 +90,23 @@ def first_frame() -> None:
           f"(min {min(times):.0f}, max {max(times):.0f}) over {len(times)} loads   goal: <= 500 ms")
 
 
+def listing() -> None:
+    """`kplab rules --form list`'s work: read a 1,000-Service node's iptables-save text and list its nat table."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_kubeproxy import build_cluster
+    from kplab.kubeproxy.kubeproxy import node_rules
+    from kplab.views.listing import list_rules
+    text = node_rules(build_cluster(1000), "node-1", form="save")
+    t0 = time.perf_counter()
+    out = list_rules(text, "nat")
+    elapsed = time.perf_counter() - t0
+    print(f"iptables -L listing, 1,000 Services x 10 endpoints ({text.count(chr(10)):,} lines in, "
+          f"{out.count(chr(10)):,} out): {elapsed:.2f} s (parse included)")
+
+
 def main() -> None:
+    listing()
     explorer_redraw()
     player_size()
     first_frame()
