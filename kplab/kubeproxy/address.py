@@ -5,6 +5,7 @@ writes the canonical form, which Python's ipaddress would refuse to parse at all
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from kplab.errors import KplabError
@@ -34,6 +35,7 @@ def parse_ip(text: str, what: str = "IP address") -> ipaddress.IPv4Address | ipa
     raise KplabError(f"invalid {what}: {text!r}")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure (errors are raised, never cached); addresses repeat across rules
 def canonical_ip(text: str) -> str:
     return str(parse_ip(text))
 

@@ -6,6 +6,7 @@ Service port gets the same chain on every node and across restarts (and the arti
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 # Prefixes of the per-service chains kube-proxy owns and garbage-collects (isServiceChainName).
@@ -14,6 +15,7 @@ SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KU
 SERVICE_CHAIN_PREFIXES_V119 = ("KUBE-SVC-", "KUBE-SEP-", "KUBE-FW-", "KUBE-XLB-")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure; a rules build names each Service port's chains several times
 def chain_hash(text: str) -> str:
     """First 16 characters of base32(sha256(text)), as kube-proxy's portProtoHash / servicePortEndpointChainName."""
     digest = hashlib.sha256(text.encode()).digest()

@@ -79,7 +79,7 @@ class Clock:
         self.now += seconds
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """One thing the kernel decided for the packet on this host: a rule matched (or a chain's policy or end), a
     conntrack state, a NAT rewrite, a routing decision; with the packet before and after it. The walk's Trace
@@ -624,10 +624,10 @@ class Stack:
 
     def _hook(self, st: _State, table_name: str, hook: str) -> None:
         table = self.ruleset.tables.get(table_name)
-        if table is None or hook not in table.chains:
+        if table is None:
             return
-        chain = table.chains[hook]
-        if not chain.rules and chain.policy == "ACCEPT":
+        chain = table.chains.get(hook)
+        if chain is None or (not chain.rules and chain.policy == "ACCEPT"):
             return
         verdict = self._run_chain(st, table_name, chain, hook)
         if verdict in ("DROP", "REJECT"):
@@ -644,7 +644,7 @@ class Stack:
         k = 0
         while True:
             if k >= len(cands):
-                if chain.builtin:
+                if chain.policy is not None:  # a built-in chain (Chain.builtin, inlined: the walk's hot loop)
                     self._step(st, "policy", table_name, chain.name, None, None, chain.policy, hook=hook)
                     return chain.policy
                 self._step(st, "fall-off", table_name, chain.name, None, None, "RETURN", hook=hook,

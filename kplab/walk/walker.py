@@ -444,11 +444,12 @@ def _steps_from(walk, host: Host) -> list[Step]:
             continue
         before, after = s.before, s.after
         diff = _NO_CHANGE if before is after else FlowDiff.between(before, after)
+        changed = bool(diff.changes)
         # what of the packet a step shows beyond its diff: conntrack steps name the packet's tuple
         tuple_text = _conntrack_tuple(before) if s.kind == "conntrack" else ""
         step = _step(s.kind, s.table, s.chain, s.hook, s.rule_number, s.action or "", s.rule_text or "",
-                     s.note or "", bool(diff), tuple_text)
-        out.append(Step(step.kind, step.action, step.text, step.detail, diff, step.note) if diff else step)
+                     s.note or "", changed, tuple_text)
+        out.append(Step(step.kind, step.action, step.text, step.detail, diff, step.note) if changed else step)
     return out
 
 
