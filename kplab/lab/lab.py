@@ -376,6 +376,7 @@ class Lab:
         from kplab.lab.kerneltrace import kernel_trace
         source, destination = label or (src_host, f"{dst}:{port}")
         branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the kernel traces the answer too
+        self.serve_where_expected(branches)
         kernels, seen, kernel_chains = [], [], []
         for _ in range(tries):
             if self.has_affinity():
@@ -464,6 +465,7 @@ class Lab:
         from kplab.lab.kerneltrace import kernel_trace
         branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the answer's walk is compared too
         name = f"{src_host} -> {dst}:{port}/{protocol}"
+        self.serve_where_expected(branches)
         deaf = self.unheard(branches)
         if deaf:
             return Verdict(name, skipped=deaf)
@@ -484,6 +486,23 @@ class Lab:
         """What listens on each host, as the simulator has it (kplab.walk.listener): the lab's servers listen on
         exactly these ports, so a port the simulator says is closed is closed in the kernel too."""
         return {name: self.network.listening(name) for name in self.topology.hosts}
+
+    def serve_where_expected(self, branches) -> None:
+        """Listen, on demand, where a simulator branch delivers to a host the simulator takes to listen on every
+        port (an outside server, a pod declaring no ports): kplab cannot know what such a host runs and answers as
+        if something listened, so the lab puts a server on that port before the real connection is made (without
+        it the kernel would answer with a reset where kplab says the packet was delivered)."""
+        if self.servers is None:
+            return
+        listening = self.network_listeners()
+        for _, t in branches:
+            packet = t.packet_delivered
+            if t.verdict != "ACCEPT" or packet is None or t.delivered_to not in self.topology.hosts:
+                continue
+            host = listening.get(t.delivered_to)
+            if (host is None or host.anything) and packet.protocol in ("tcp", "udp"):
+                self.servers.listen(self.plan.namespace(t.delivered_to), t.delivered_to, packet.dport,
+                                    packet.protocol)
 
     def unheard(self, branches) -> str:
         """Why these simulator branches cannot be checked: one delivers to a host the simulator takes to listen

@@ -114,3 +114,13 @@ def test_refused_and_dropped_end_as_the_kernel_said():
         _valid(refused)
         assert refused.verdict == "REJECT" and refused.hops[-1].steps[-1].kind == "drop"
         assert refused.reply.packet.tcp_flags == "RST,ACK" and refused.reply.delivered_to == "203.0.113.10"
+
+
+@pytest.mark.kernel
+def test_an_outside_server_listens_where_kplab_says_it_answers(article):
+    """kplab takes an outside host to listen on every port (it cannot know what it runs): before the real
+    connection the lab listens on the asked port there, so the kernel delivers it too instead of a reset."""
+    simulated, kernel, verdict = article.side_by_side(CLIENT, "203.0.113.10", 8081)
+    assert simulated.verdict == kernel.verdict == "ACCEPT" and kernel.delivered_to == "203.0.113.10"
+    assert ("203.0.113.10", "tcp", 8081) in article.servers.listening
+    assert verdict.agrees, verdict
