@@ -39,6 +39,18 @@ def reach_frame(records):
     return pd.DataFrame(rows, columns=["from", "to", "port", "verdict", "policies", "why"])
 
 
+def reach_table(records):
+    """The rows as a notebook shows them: reach_frame's table without pandas' index column (kubectl prints none),
+    every `why` in full (pandas cuts cells at 50 characters), and, when the cluster's CNI does not enforce
+    NetworkPolicy, enforcement_note as the caption. A pandas Styler (renders as HTML in a notebook)."""
+    styler = reach_frame(records).style.hide(axis="index")
+    styler = styler.set_properties(**{"text-align": "left", "white-space": "normal"})
+    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]},
+                                    {"selector": "caption", "props": [("text-align", "left")]}])
+    note = enforcement_note(records)
+    return styler.set_caption(note) if note else styler
+
+
 def truth_frame(table):
     """A TruthTable (kplab.cni.reach.truth_table) as a pandas DataFrame, one row a pair. Columns: from, to
     (categorical), port, protocol, allowed, ingress, egress, policies (the deciding policies, ", "-joined;

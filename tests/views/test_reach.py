@@ -46,3 +46,15 @@ def test_enforcement_note_only_when_a_policy_decided_and_the_cni_ignores_it():
     assert enforcement_note([{**row, "enforced": True, "cni": "calico"}]) is None
     assert enforcement_note([{**row, "policies": []}]) is None
     assert enforcement_note([{k: v for k, v in row.items() if k not in ("cni", "enforced")}]) is None
+
+
+def test_reach_table_shows_every_why_in_full_with_no_index_and_the_enforcement_note():
+    import kplab
+    from kplab.views.reach import reach_table
+
+    rows = kplab.reach(kplab.load("policy"), dst="deploy/db", port=5432)
+    html = reach_table(rows).to_html()
+    longest = max((r["reason"] for r in rows), key=len)
+    assert len(longest) > 50 and longest.replace("'", "&#x27;") in html.replace("&#39;", "&#x27;")
+    assert 'class="row_heading' not in html  # no pandas index column
+    assert "does not enforce NetworkPolicy" in html  # the policy scenario's bridge CNI enforces nothing
