@@ -166,7 +166,9 @@ def _route_step(lab, host: str, flow: Flow, iif: str | None, note: str = "") -> 
     if route.error:
         return Step("route", "DROP", route.route, RouteDetail(route.route, None, None),
                     note=note or "the kernel's lookup failed"), route
-    action = "local" if route.local else "forward" if route.type == "unicast" else route.type
+    # an output lookup (no input interface: the host sends the packet itself) is `output`, as kplab's walk says it
+    action = "local" if route.local else ("output" if iif is None else "forward") if route.type == "unicast" \
+        else route.type
     return Step("route", action, route.route, RouteDetail(route.route, route.out_iface, route.next_hop),
                 note=note), route
 

@@ -519,8 +519,10 @@ class Stack:
             return route
         where = "local delivery" if route.local else f"out {route.out_iface}" + (
             f" via {route.gateway}" if route.gateway else "") + (f"; {route.note}" if route.note else "")
-        self._step(st, "route", None, None, None, None, "local" if route.local else "forward",
-                   note=f"{what}: {where}")
+        # the kernel's terms: a packet this host sends itself (no input interface) takes the output route
+        # (ip_route_output_key: on to OUTPUT, POSTROUTING); one that arrived is forwarded (ip_forward)
+        self._step(st, "route", None, None, None, None,
+                   "local" if route.local else "output" if st.in_iface is None else "forward", note=f"{what}: {where}")
         return route
 
     def _step(self, st: _State, kind: str, table: str | None, chain: str | None, number: int | None,
