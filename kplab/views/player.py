@@ -324,8 +324,9 @@ KEY_FIELDS = {"rule": ("table", "chain", "rule number", "verdict"), "route": ("o
 
 
 def _short(label: str) -> str:
-    """A step's label without the word "rule" (side by side, every other line is a rule)."""
-    return label[5:] if label.startswith("rule ") else label
+    """A step's label without the word "rule" (side by side, every other line is a rule), and a NAT rule's without
+    its kind where the table already says it ("nat nat/KUBE-SEP-…#2 DNAT" reads "nat/KUBE-SEP-…#2 DNAT")."""
+    return label[5:] if label.startswith("rule ") else label[4:] if label.startswith("nat nat/") else label
 
 
 BOOKKEEPING = ("conntrack", "link")  # one side alone: shown, not counted (see _step_row)

@@ -223,3 +223,10 @@ def test_side_by_side_counts_a_missing_hop_and_ending(auth_to_webapp):
     assert (c["rows"][-1]["s"], c["rows"][-1]["k"]) == (len(auth_to_webapp.hops) - 1, None)
     assert c["rows"][-1]["fields"] == ["host"] and not c["same_end"]
     assert c["differences"] == 1 + c["rows"][-1]["differences"] and c["ends"]["kernel"] == "DROP"
+
+
+def test_side_by_side_rows_name_a_nat_rule_once():
+    from kplab.views.player import _short
+    assert _short("nat nat/KUBE-SEP-PJFBSHHDX4VZAOXM#2 DNAT") == "nat/KUBE-SEP-PJFBSHHDX4VZAOXM#2 DNAT"
+    assert _short("rule filter/FORWARD#2 jump KUBE-FORWARD") == "filter/FORWARD#2 jump KUBE-FORWARD"
+    assert _short("conntrack NEW") == "conntrack NEW"
