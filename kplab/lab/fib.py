@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 
 from kplab.lab.namespace import inside
+from kplab.lab.nftrace import attributes
 
 RTM_GETROUTE, RTM_NEWROUTE = 26, 24
 NLMSG_ERROR = 2
@@ -56,17 +57,6 @@ class Route:
 def _attr(kind: int, value: bytes) -> bytes:
     raw = struct.pack("=HH", 4 + len(value), kind) + value
     return raw + b"\0" * (-len(raw) % 4)
-
-
-def _attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while offset + 4 <= len(data):
-        length, kind = struct.unpack_from("=HH", data, offset)
-        if length < 4:
-            break
-        out[kind & 0x3FFF] = data[offset + 4: offset + length]
-        offset += (length + 3) & ~3
-    return out
 
 
 def _ip(value: bytes) -> str:
@@ -134,7 +124,7 @@ class Fib:
     def _format(self, namespace: str, answer: bytes) -> tuple[str, str, str | None, str | None]:
         """(text as `ip route` prints it, type, device, gateway) of an RTM_NEWROUTE body."""
         family, dst_len, _src_len, _tos, table, proto, scope, kind, flags = struct.unpack_from("=BBBBBBBBI", answer)
-        a = _attrs(answer, 12)
+        a = attributes(answer, 12)
         names = self._names.get(namespace, {})
         type_ = TYPES.get(kind, str(kind))
         words = [] if type_ == "unicast" else [type_]
@@ -149,7 +139,7 @@ class Fib:
             data, offset = a[RTA_MULTIPATH], 0
             while offset + 8 <= len(data):
                 length, nh_flags, hops, ifindex = struct.unpack_from("=HBBi", data, offset)
-                sub = _attrs(data[offset + 8: offset + length])
+                sub = attributes(data[offset + 8: offset + length])
                 nexthops.append((_ip(sub[RTA_GATEWAY]) if RTA_GATEWAY in sub else None, names.get(ifindex),
                                  hops + 1, nh_flags))
                 offset += (length + 3) & ~3

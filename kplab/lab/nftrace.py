@@ -147,7 +147,10 @@ class Conntrack:
         return " ".join(words)
 
 
-def _attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
+def attributes(data: bytes, offset: int = 0) -> dict[int, bytes]:
+    """A netlink message's attributes from `offset` on (struct nlattr: u16 length, u16 type, the value, padded to
+    4 bytes, NLA_ALIGNTO), keyed by type without the NLA_F_NESTED/NLA_F_NET_BYTEORDER flags (NLA_TYPE_MASK).
+    Shared by the nftrace/ctnetlink reader here and rtnetlink's route answers (kplab.lab.fib)."""
     out: dict[int, bytes] = {}
     while offset + 4 <= len(data):
         length, kind = struct.unpack_from("=HH", data, offset)
@@ -184,12 +187,12 @@ def _packet_fields(network: bytes | None, transport: bytes | None) -> dict:
 
 def parse_trace(payload: bytes, nsid: int) -> Event | None:
     """An Event from one NFT_MSG_TRACE message body (after the nfgenmsg header), or None if not IPv4."""
-    a = _attrs(payload)
+    a = attributes(payload)
     if TRACE_TABLE not in a or TRACE_CHAIN not in a:
         return None
     verdict, target = "continue", None
     if TRACE_VERDICT in a:
-        v = _attrs(a[TRACE_VERDICT])
+        v = attributes(a[TRACE_VERDICT])
         if 1 in v:
             verdict = VERDICTS.get(struct.unpack("!i", v[1][:4])[0], "unknown")
         if 2 in v:
@@ -209,8 +212,8 @@ def parse_trace(payload: bytes, nsid: int) -> Event | None:
 
 
 def _tuple(data: bytes) -> Tuple:
-    a = _attrs(data)
-    ip, proto = _attrs(a.get(1, b"")), _attrs(a.get(2, b""))  # CTA_TUPLE_IP, CTA_TUPLE_PROTO
+    a = attributes(data)
+    ip, proto = attributes(a.get(1, b"")), attributes(a.get(2, b""))  # CTA_TUPLE_IP, CTA_TUPLE_PROTO
     number = proto[1][0] if 1 in proto else 0
     port = lambda key: struct.unpack("!H", proto[key][:2])[0] if key in proto else None  # noqa: E731
     icmp = (proto[5][0], proto[6][0], port(4)) if 5 in proto and 6 in proto else None
@@ -220,13 +223,13 @@ def _tuple(data: bytes) -> Tuple:
 
 def parse_conntrack(payload: bytes, nsid: int, new: bool) -> Conntrack | None:
     """A Conntrack from one ctnetlink event body (after the nfgenmsg header), or None if not IPv4."""
-    a = _attrs(payload)
+    a = attributes(payload)
     if CTA_TUPLE_ORIG not in a or CTA_TUPLE_REPLY not in a:
         return None
     original, reply = _tuple(a[CTA_TUPLE_ORIG]), _tuple(a[CTA_TUPLE_REPLY])
     state = None
     if CTA_PROTOINFO in a:
-        tcp = _attrs(_attrs(a[CTA_PROTOINFO]).get(1, b""))  # CTA_PROTOINFO_TCP -> CTA_PROTOINFO_TCP_STATE
+        tcp = attributes(attributes(a[CTA_PROTOINFO]).get(1, b""))  # CTA_PROTOINFO_TCP -> CTA_PROTOINFO_TCP_STATE
         if 1 in tcp and tcp[1][0] < len(TCP_STATES):
             state = TCP_STATES[tcp[1][0]]
     u32 = lambda key: struct.unpack("!I", a[key][:4])[0] if key in a else None  # noqa: E731
@@ -321,7 +324,7 @@ def rule_positions() -> dict[tuple[str, int], tuple[str, str, int]]:
                     if code:
                         raise OSError(-code, os.strerror(-code))
                     continue
-                a = _attrs(body[4:])
+                a = attributes(body[4:])
                 if RULE_HANDLE not in a:
                     continue
                 table, chain = _string(a[RULE_TABLE]), _string(a[RULE_CHAIN])
