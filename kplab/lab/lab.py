@@ -465,8 +465,7 @@ class Lab:
         from kplab.lab.kerneltrace import kernel_trace
         branches = self.simulate(src_host, dst, port, protocol, reply=True)  # the answer's walk is compared too
         name = f"{src_host} -> {dst}:{port}/{protocol}"
-        self.serve_where_expected(branches)
-        deaf = self.unheard(branches)
+        deaf = self.serve_where_expected(branches)
         if deaf:
             return Verdict(name, skipped=deaf)
         affinity = self.has_affinity()
@@ -487,26 +486,14 @@ class Lab:
         exactly these ports, so a port the simulator says is closed is closed in the kernel too."""
         return {name: self.network.listening(name) for name in self.topology.hosts}
 
-    def serve_where_expected(self, branches) -> None:
+    def serve_where_expected(self, branches) -> str:
         """Listen, on demand, where a simulator branch delivers to a host the simulator takes to listen on every
         port (an outside server, a pod declaring no ports): kplab cannot know what such a host runs and answers as
         if something listened, so the lab puts a server on that port before the real connection is made (without
-        it the kernel would answer with a reset where kplab says the packet was delivered)."""
+        it the kernel would answer with a reset where kplab says the packet was delivered). Returns why a branch
+        cannot be checked (a protocol the lab's servers do not speak), else ""."""
         if self.servers is None:
-            return
-        listening = self.network_listeners()
-        for _, t in branches:
-            packet = t.packet_delivered
-            if t.verdict != "ACCEPT" or packet is None or t.delivered_to not in self.topology.hosts:
-                continue
-            host = listening.get(t.delivered_to)
-            if (host is None or host.anything) and packet.protocol in ("tcp", "udp"):
-                self.servers.listen(self.plan.namespace(t.delivered_to), t.delivered_to, packet.dport,
-                                    packet.protocol)
-
-    def unheard(self, branches) -> str:
-        """Why these simulator branches cannot be checked: one delivers to a host the simulator takes to listen
-        on every port (an outside host, a pod declaring no ports), where no lab server listens on that port."""
+            return ""
         listening = self.network_listeners()
         for _, t in branches:
             packet = t.packet_delivered
@@ -515,10 +502,10 @@ class Lab:
             host = listening.get(t.delivered_to)
             if host is not None and not host.anything:
                 continue  # the simulator's listeners are the lab's servers
-            if self.servers is not None and (t.delivered_to, packet.protocol, packet.dport) not in \
-                    self.servers.listening:
+            if packet.protocol not in ("tcp", "udp"):
                 return (f"the simulator takes {t.delivered_to} to listen on {packet.protocol}/{packet.dport} "
                         "(it listens anywhere), where no lab server listens")
+            self.servers.listen(self.plan.namespace(t.delivered_to), t.delivered_to, packet.dport, packet.protocol)
         return ""
 
     def has_affinity(self) -> bool:
