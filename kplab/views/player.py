@@ -69,7 +69,7 @@ def _steps(hop: dict) -> tuple[list[dict], list[dict]]:
         text = s.get("text", "")
         if s.get("kind") == "conntrack":
             text = d.get("entry") or d.get("tuple") or text
-        action = _action(s, hop.get("path"))
+        action = s.get("action", "")  # a route step already says output/forward/local in the kernel's terms
         step = {"kind": s.get("kind", ""), "where": where, "text": text, "action": action,
                 "note": s.get("note", ""), "diff": changed, "hook": hook}
         step["label"] = _label(step, d)
@@ -81,16 +81,6 @@ def _steps(hop: dict) -> tuple[list[dict], list[dict]]:
             if name not in hooks[-1]["chains"]:
                 hooks[-1]["chains"].append(name)
     return steps, hooks
-
-
-def _action(step: dict, path: str | None) -> str:
-    """A step's action in the kernel's terms. A route lookup for a packet this host sends itself is the output
-    route (ip_route_output_key: the packet goes on to OUTPUT and POSTROUTING), not forwarding (ip_forward), even
-    where the walk's route step names the lookup's result "forward": the hop's path says which it was."""
-    action = step.get("action", "")
-    if step.get("kind") == "route" and action == "forward" and path == "output":
-        return "output"
-    return action
 
 
 def _label(step: dict, detail: dict) -> str:
